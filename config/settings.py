@@ -1,0 +1,162 @@
+"""Settings from the environment: the names are the public interface in DESIGN.md.
+
+Tunables are UPPER_CASE with their unit in the name or the comment."""
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SESSION_TTL_SECONDS = 180        # Africa's Talking ends a USSD session after 180 s
+SMS_SEND_TIMEOUT_SECONDS = (3.05, 10)  # connect, read: far below the RQ job timeout
+JOB_TIMEOUT_SECONDS = 60
+MAX_FORM_BYTES = 16 * 1024       # a USSD or SMS callback is a few hundred bytes
+SMS_FOLLOW_UP_SECONDS = 30 * 60  # an SMS report waits this long for a follow-up answer, then is filed as it is
+SMS_FOLLOW_UP_QUESTIONS = 3      # at most this many follow-up questions per report, so two auto-repliers cannot loop
+HELP_REPLY_INTERVAL_SECONDS = 3600  # at most one help text per number per hour
+SMS_PROVIDERS = ("africastalking", "8x8", "sink")  # SMS_PROVIDER: where outgoing SMS go
+
+
+def _number(name: str, raw: Optional[str], default: float) -> float:
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _networks(raw: Optional[str]) -> tuple:
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in (raw or "").split(",") if part.strip())
+    except ValueError as exc:
+        raise ValueError(f"ALLOWED_NETWORKS must be comma-separated networks like 10.0.0.0/8: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    var_dir: Path = ROOT / "var"  # local state: SQLite file, development key, SMS sink log
+    database_url: str = ""        # empty: a SQLite file in var_dir
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    at_username: str = "sandbox"
+    at_api_key: Optional[str] = field(default=None, repr=False)
+    at_sender_id: Optional[str] = None
+    at_api_url: Optional[str] = None
+    sms_provider: str = ""        # SMS_PROVIDER; empty: africastalking when AT_API_KEY is set, else sink
+    sms8x8_api_key: Optional[str] = field(default=None, repr=False)
+    sms8x8_subaccount_id: Optional[str] = None
+    sms8x8_sender_id: Optional[str] = None
+    sms8x8_api_url: str = "https://sms.8x8.id"  # 8x8's Indonesian region
+    webhook_token: Optional[str] = field(default=None, repr=False)
+    allowed_networks: tuple = ()  # ALLOWED_NETWORKS: comma-separated CIDRs allowed to call /at/*; empty: any
+    proxy_hops: int = 0           # PROXY_HOPS: reverse proxies in front, whose X-Forwarded-For is trusted
+    data_key: Optional[str] = field(default=None, repr=False)
+    secret_key: Optional[str] = field(default=None, repr=False)    # SECRET_KEY: signs console session cookies
+    metrics_token: Optional[str] = field(default=None, repr=False)  # METRICS_TOKEN: bearer token for /metrics
+    config_dir: Path = ROOT / "config"
+    queue_name: str = "default"
+    retention_days: float = 365       # RETENTION_DAYS: a closed case keeps numbers and text this long
+    inbox_retention_days: float = 30  # INBOX_RETENTION_DAYS: incoming SMS and finished jobs
+    # Abuse limits per phone number (LIMIT_*): new USSD sessions per hour, reports per day, SMS per hour.
+    limit_ussd_sessions_per_hour: float = 20
+    limit_reports_per_day: float = 10
+    limit_sms_per_hour: float = 30
+    log_format: str = ""          # LOG_FORMAT: json or text; empty: json in production, text in development
+    time_scale: float = 1.0       # TIME_SCALE: multiplies every wait (back-off, follow-up window); tests use 0.01
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides) -> "Settings":
+        get = lambda name: environ.get(name) or None  # noqa: E731  (empty means unset)
+        values = dict(
+            env=get("GATEWAY_ENV") or cls.env,
+            var_dir=Path(get("VAR_DIR") or cls.var_dir),
+            database_url=get("DATABASE_URL") or "",
+            redis_url=get("REDIS_URL") or cls.redis_url,
+            at_username=get("AT_USERNAME") or cls.at_username,
+            at_api_key=get("AT_API_KEY"),
+            at_sender_id=get("AT_SENDER_ID"),
+            at_api_url=get("AT_API_URL"),
+            sms_provider=(get("SMS_PROVIDER") or "").lower(),
+            sms8x8_api_key=get("SMS8X8_API_KEY"),
+            sms8x8_subaccount_id=get("SMS8X8_SUBACCOUNT_ID"),
+            sms8x8_sender_id=get("SMS8X8_SENDER_ID"),
+            sms8x8_api_url=get("SMS8X8_API_URL") or cls.sms8x8_api_url,
+            webhook_token=get("WEBHOOK_TOKEN"),
+            allowed_networks=_networks(get("ALLOWED_NETWORKS")),
+            proxy_hops=int(_number("PROXY_HOPS", get("PROXY_HOPS"), 0)),
+            data_key=get("DATA_KEY"),
+            secret_key=get("SECRET_KEY"),
+            metrics_token=get("METRICS_TOKEN"),
+            log_format=(get("LOG_FORMAT") or "").lower(),
+            time_scale=_number("TIME_SCALE", get("TIME_SCALE"), cls.time_scale),
+            limit_ussd_sessions_per_hour=_number("LIMIT_USSD_SESSIONS_PER_HOUR", get("LIMIT_USSD_SESSIONS_PER_HOUR"),
+                                                 cls.limit_ussd_sessions_per_hour),
+            limit_reports_per_day=_number("LIMIT_REPORTS_PER_DAY", get("LIMIT_REPORTS_PER_DAY"),
+                                          cls.limit_reports_per_day),
+            limit_sms_per_hour=_number("LIMIT_SMS_PER_HOUR", get("LIMIT_SMS_PER_HOUR"), cls.limit_sms_per_hour),
+            retention_days=_number("RETENTION_DAYS", get("RETENTION_DAYS"), cls.retention_days),
+            inbox_retention_days=_number("INBOX_RETENTION_DAYS", get("INBOX_RETENTION_DAYS"),
+                                         cls.inbox_retention_days),
+        )
+        settings = replace(cls(**values), **overrides)
+        if not settings.database_url:
+            settings = replace(settings, database_url=f"sqlite:///{settings.var_dir / 'gateway.db'}")
+        return settings
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def sms_channel(self) -> str:
+        """The provider outgoing SMS go through (one of SMS_PROVIDERS)."""
+        return self.sms_provider or ("africastalking" if self.at_api_key else "sink")
+
+    @property
+    def sms_is_live(self) -> bool:
+        """True when an SMS could reach a real phone: a live account is configured
+        (8x8 has no sandbox, so any 8x8 account is live)."""
+        if self.sms_channel == "8x8":
+            return True
+        return self.sms_channel == "africastalking" and bool(self.at_api_key) and self.at_username != "sandbox"
+
+    @property
+    def demo_roster_allowed(self) -> bool:
+        """The demo roster exists so a local run alerts somewhere visible; it must never
+        make a stranger's phone ring, so it is refused with a live account or in production."""
+        return not self.production and not self.sms_is_live
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" or (not self.log_format and self.production)
+
+    def problems(self) -> list[str]:
+        """Why this configuration must not start (empty when it may)."""
+        out = []
+        if self.env not in ("development", "production"):
+            out.append(f"GATEWAY_ENV must be development or production, not {self.env!r}")
+        if not 0 < self.time_scale <= 1:
+            out.append(f"TIME_SCALE must be above 0 and at most 1, not {self.time_scale}")
+        if self.log_format not in ("", "json", "text"):
+            out.append(f"LOG_FORMAT must be json or text, not {self.log_format!r}")
+        if self.retention_days < 0 or self.inbox_retention_days < 0:
+            out.append("RETENTION_DAYS and INBOX_RETENTION_DAYS must not be negative")
+        if self.sms_channel not in SMS_PROVIDERS:
+            out.append(f"SMS_PROVIDER must be one of {', '.join(SMS_PROVIDERS)}, not {self.sms_provider!r}")
+        if self.sms_channel == "africastalking" and not self.at_api_key:
+            out.append("SMS_PROVIDER=africastalking needs AT_API_KEY")
+        if self.sms_channel == "8x8" and not (self.sms8x8_api_key and self.sms8x8_subaccount_id):
+            out.append("SMS_PROVIDER=8x8 needs SMS8X8_API_KEY and SMS8X8_SUBACCOUNT_ID")
+        if self.production and self.time_scale != 1:
+            out.append("TIME_SCALE is for tests and demos; production must not shorten its waits")
+        if self.production:
+            if not self.webhook_token:
+                out.append("GATEWAY_ENV=production needs WEBHOOK_TOKEN (the secret in every callback URL)")
+            if not self.data_key:
+                out.append("GATEWAY_ENV=production needs DATA_KEY (encrypts personal data at rest)")
+            if not self.secret_key or len(self.secret_key) < 32:
+                out.append("GATEWAY_ENV=production needs SECRET_KEY, at least 32 characters (signs console sessions)")
+        return out

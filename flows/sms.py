@@ -1,0 +1,128 @@
+"""SMS keywords and free-text matching, as plain functions over data from config/.
+
+People text from feature phones in a hurry: `stop.`, `Stop thank you`, `lapor anak saya
+dibawa calo ke malaysia dari kayuagung`. So text is folded to lower-case ASCII words first
+(accents and punctuation dropped), and keywords, place names and modus words are matched on
+whole words, longest phrase first (`oku timur` before `oku`)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from unidecode import unidecode
+
+from .errors import FlowError
+
+ANY_LANGUAGE = "any"
+COMMANDS = ("report", "watch", "join", "info", "signs", "rights", "status", "language", "stop", "start", "ack", "close")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def words(text: str) -> tuple[str, ...]:
+    """Lower-case ASCII words: `Stop, thank-you!` -> ('stop', 'thank', 'you')."""
+    return tuple(w for w in _NOT_WORD.split(unidecode(text or "").lower()) if w)
+
+
+class Keywords(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int
+    commands: dict[str, dict[str, list[str]]]
+    urgent_words: list[str] = []
+
+    @field_validator("commands")
+    @classmethod
+    def _known_commands(cls, commands):
+        unknown = sorted(set(commands) - set(COMMANDS))
+        missing = sorted(set(COMMANDS) - set(commands))
+        if unknown or missing:
+            raise ValueError(f"unknown commands {unknown}, missing commands {missing}")
+        for name, by_lang in commands.items():
+            for lang, listed in by_lang.items():
+                for word in listed:
+                    if len(words(word)) != 1:
+                        raise ValueError(f"{name}.{lang}: {word!r} must be one word")
+        return commands
+
+    def table(self) -> dict[str, tuple[str, Optional[str]]]:
+        """folded word -> (command, language or None)."""
+        out = {}
+        for name, by_lang in self.commands.items():
+            for lang, listed in by_lang.items():
+                for word in listed:
+                    out[words(word)[0]] = (name, None if lang == ANY_LANGUAGE else lang)
+        return out
+
+    def duplicates(self) -> list[str]:
+        seen, dup = {}, []
+        for name, by_lang in self.commands.items():
+            for listed in by_lang.values():
+                for word in listed:
+                    key = words(word)[0]
+                    if key in seen and seen[key] != name:
+                        dup.append(f"{word!r} is a keyword of both {seen[key]} and {name}")
+                    seen[key] = name
+        return dup
+
+
+def load_keywords(path: Path) -> Keywords:
+    path = Path(path)
+    try:
+        keywords = Keywords(**(yaml.safe_load(path.read_text(encoding="utf-8")) or {}))
+    except ValidationError as exc:
+        raise FlowError(f"{path.name}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                        for e in exc.errors()) from None
+    if problems := keywords.duplicates():
+        raise FlowError(f"{path.name}: commands: {p}" for p in problems)
+    return keywords
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What an SMS asks for. `command` is None for text that starts with no keyword (an answer
+    to a follow-up question, or noise); `rest` is the original text after the keyword."""
+
+    command: Optional[str]
+    lang: Optional[str]
+    rest: str
+    words: tuple[str, ...]
+
+
+_FIRST_WORD = re.compile(r"^\W*\w+\W*", re.UNICODE)
+
+
+def parse(text: str, table: Mapping[str, tuple[str, Optional[str]]]) -> Parsed:
+    folded = words(text)
+    if folded and folded[0] in table:
+        command, lang = table[folded[0]]
+        return Parsed(command, lang, _FIRST_WORD.sub("", (text or "").strip(), count=1).strip(), folded[1:])
+    return Parsed(None, None, (text or "").strip(), folded)
+
+
+class PhraseMatcher:
+    """Find which of several labelled phrase lists occurs in a text, on whole words.
+
+    Built once from data (region aliases, category keywords); `best()` returns the label whose
+    phrases cover the most words, ties broken by the order the labels were given."""
+
+    def __init__(self, phrases: Mapping[str, Iterable[str]]):
+        self._order = {label: i for i, label in enumerate(phrases)}
+        self._phrases = sorted(((words(p), label) for label, listed in phrases.items() for p in listed if words(p)),
+                               key=lambda item: -len(item[0]))
+
+    def best(self, folded: tuple[str, ...]) -> Optional[str]:
+        score: dict[str, int] = {}
+        used = [False] * len(folded)
+        for phrase, label in self._phrases:  # longest first: `oku timur` claims its words before `oku`
+            n = len(phrase)
+            for i in range(len(folded) - n + 1):
+                if folded[i:i + n] == phrase and not any(used[i:i + n]):
+                    used[i:i + n] = [True] * n
+                    score[label] = score.get(label, 0) + n
+        if not score:
+            return None
+        return min(score, key=lambda label: (-score[label], self._order[label]))

@@ -1,0 +1,86 @@
+"""The TPPO hotline gateway: Flask app factory."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import click
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config.settings import MAX_FORM_BYTES, Settings
+
+from . import logs
+from .reports import ReportDesk
+from .runtime import Runtime, build_runtime
+from .sessions import SessionStore
+from .ussd import UssdService
+
+log = logging.getLogger("gateway.http")
+
+
+@dataclass
+class Gateway:
+    """What the request handlers share: `current_app.extensions["gateway"]`."""
+
+    runtime: Runtime
+    ussd: Optional[UssdService]
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+
+def create_app(test_config: Optional[dict] = None) -> Flask:
+    """`test_config` overrides Settings fields (database_url, redis_url, …) for tests."""
+    settings = Settings.from_env(**(test_config or {}))
+    logs.configure(json_lines=settings.json_logs)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_FORM_BYTES
+    # Serving refuses broken content; an operator command (inside click) loads it anyway so
+    # that `validate-config` can say what is wrong.
+    strict = click.get_current_context(silent=True) is None
+    runtime = build_runtime(settings, strict=strict)
+    if runtime.settings.proxy_hops:  # the caller's address as the reverse proxy saw it
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=runtime.settings.proxy_hops)
+    ussd = UssdService(runtime, SessionStore(runtime.redis), ReportDesk(runtime)) if runtime.content else None
+    app.extensions["gateway"] = Gateway(runtime, ussd)
+
+    from .web import at, health, sms8x8
+    app.register_blueprint(at.bp)
+    app.register_blueprint(sms8x8.bp)
+    app.register_blueprint(health.bp)
+    from . import cli, console
+    cli.init_app(app)
+    console.init_app(app)  # /console (staff sign-in, session secret) and /metrics
+
+    @app.before_request
+    def _start_timer():
+        g.started = time.perf_counter()
+        g.request_id = logs.request_id(request.headers.get("X-Request-Id"))
+
+    @app.after_request
+    def _log_request(response: Response) -> Response:
+        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc):
+        return Response("request too large", status=400, mimetype="text/plain")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc):
+        if isinstance(exc, HTTPException):
+            return exc
+        log.exception("unhandled error on %s", request.path)
+        if request.endpoint == "at.ussd":
+            return at.ussd_unavailable()
+        return Response("internal error", status=500, mimetype="text/plain")
+
+    return app

@@ -1,0 +1,145 @@
+"""Operator commands: `flask --app gateway <command>`. Each is documented in the README
+(a test checks that)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+
+from . import community_cli, diagram, keys, outbox, retention, roster, simulator
+from .cli_runtime import cli_runtime as _runtime
+from .console.cli import staff
+from .errors import ConfigError
+from .store.migrate import upgrade
+
+
+@click.command("validate-config")
+@click.option("--show", is_flag=True, help="Print every screen with its length and encoding.")
+@with_appcontext
+def validate_config(show: bool) -> None:
+    """Check flows, messages, regions and agencies; exit 1 on any error."""
+    runtime = _runtime()
+    if runtime.content is None:
+        for problem in runtime.config_problems:
+            click.echo(f"error: {problem}", err=True)
+        raise SystemExit(1)
+    content = runtime.content
+    problems, rendered = content.validate()
+    if show:
+        for r in rendered:
+            flag = "  OVER" if r.length > content.flow.limit else ""
+            flag += "  NOT GSM-7" if r.encoding != "GSM-7" else ""
+            click.echo(f"--- {r.screen} [{r.lang}] page {r.page + 1}: "
+                       f"{r.length}/{content.flow.limit} {r.encoding}{flag}")
+            click.echo(r.text)
+    for warning in content.directory.warnings:
+        click.echo(f"warning: {warning}")
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    click.echo(f"{len(rendered)} screens checked, {len(content.directory.warnings)} warnings, {len(problems)} errors")
+    if problems:
+        raise SystemExit(1)
+
+
+@click.command("db-upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest version."""
+    upgrade(_runtime().settings.database_url)
+    click.echo("database schema is up to date")
+
+
+@click.group("responders")
+def responders() -> None:
+    """Duty numbers that receive alerts."""
+
+
+@responders.command("add")
+@click.option("--agency", required=True, help="Agency id from config/agencies.yaml")
+@click.option("--name", required=True)
+@click.option("--phone", required=True, help="Mobile number, e.g. +62812...")
+@with_appcontext
+def responders_add(agency: str, name: str, phone: str) -> None:
+    try:
+        r = roster.add(_runtime(True), agency, name, phone)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"responder {r.id} added to {agency}")
+
+
+@responders.command("list")
+@click.option("--agency", default=None)
+@with_appcontext
+def responders_list(agency: str) -> None:
+    for r in roster.listing(_runtime(), agency):
+        click.echo(f"{r.id}\t{r.agency_id}\t{r.phone}\t{r.name}{'  (demo)' if r.demo else ''}")
+
+
+@responders.command("remove")
+@click.argument("responder_id", type=int)
+@with_appcontext
+def responders_remove(responder_id: int) -> None:
+    if not roster.remove(_runtime(), responder_id):
+        raise click.ClickException(f"no responder {responder_id}")
+    click.echo(f"responder {responder_id} removed")
+
+
+@responders.command("demo")
+@with_appcontext
+def responders_demo() -> None:
+    """Give every agency a fictitious demo desk (local sink or sandbox only)."""
+    try:
+        count = roster.load_demo(_runtime(True))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"demo roster loaded for {count} agencies")
+
+
+@click.command("reconcile")
+@with_appcontext
+def reconcile() -> None:
+    """Enqueue again every outbox job that Redis lost."""
+    click.echo(f"{outbox.reconcile(_runtime())} jobs re-enqueued")
+
+
+@click.command("backlog")
+@click.option("--minutes", default=1, show_default=True, help="Only work older than this.")
+@with_appcontext
+def backlog(minutes: int) -> None:
+    """List work still owed: reports not routed, SMS not sent, checks not run (exit 1 if any)."""
+    rows = outbox.backlog(_runtime(), timedelta(minutes=minutes))
+    for job, target_id, attempts, created_at, status in rows:
+        click.echo(f"{job}\t{target_id}\tattempts={attempts}\tsince={created_at:%Y-%m-%d %H:%M}\t{status}")
+    click.echo(f"{len(rows)} outbox entries open for more than {minutes} minutes")
+    if rows:
+        raise SystemExit(1)
+
+
+@click.command("rotate-key")
+@with_appcontext
+def rotate_key() -> None:
+    """Re-encrypt personal data with the first DATA_KEY key and rebuild the blind indexes."""
+    counts = keys.rotate(_runtime())
+    click.echo("re-encrypted: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    click.echo("the old key can now be removed from DATA_KEY")
+
+
+@click.command("purge")
+@with_appcontext
+def purge() -> None:
+    """Remove numbers and text past their retention period now (workers also do it daily)."""
+    click.echo(f"purged: {retention.purge(_runtime())}")
+
+
+COMMANDS = (validate_config, db_upgrade, responders, reconcile, backlog, rotate_key, purge,
+            diagram.flow_diagram, simulator.simulate, staff)
+
+
+COMMANDS += community_cli.COMMANDS
+
+
+def init_app(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)

@@ -1,0 +1,127 @@
+"""Community reach: village volunteers (tim relawan) and opt-in awareness broadcasts.
+
+Volunteers are registered by an operator; their reports are marked trusted (still
+confidential, routed the same way) and removal takes that away at once. Residents opt in per
+kabupaten/kota with `IKUT <area>`; a broadcast goes only to them, at most BROADCAST_PER_SECOND
+so the provider's pace holds, never to a number that said STOP (send_sms checks at send time),
+and never to anyone merely because they once reported."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from flows.gsm import is_gsm7, septets
+from flows.sms import words
+
+from . import dispatch, outbox
+from .errors import ConfigError, EffectFailed
+from .phones import normalise
+from .store.models import Broadcast, Contact, Volunteer
+
+BROADCAST_PER_SECOND = 5
+SMS_LIMIT = 160
+
+
+def region_code(runtime, name_or_code: str) -> str:
+    """A kabupaten/kota by code (16.02) or by any of its names (OKI, Kayuagung)."""
+    codes = {r.code for r in runtime.content.directory.regions}
+    code = name_or_code if name_or_code in codes else runtime.content.regions.best(words(name_or_code))
+    if code is None:
+        raise ConfigError(f"unknown kabupaten/kota {name_or_code!r}; see config/regions.yaml")
+    return code
+
+
+def add_volunteer(runtime, name: str, region: str, phone: str) -> Volunteer:
+    number = normalise(phone)
+    if number is None:
+        raise ConfigError(f"{phone!r} is not a valid phone number")
+    vault, code = runtime.vault, region_code(runtime, region)
+    with runtime.db.session() as session:
+        existing = session.scalar(select(Volunteer).where(Volunteer.phone_index.in_(vault.blind_indexes(number))))
+        if existing:
+            existing.name, existing.region_code, existing.active = name, code, True
+            return existing
+        volunteer = Volunteer(name=name, region_code=code, phone_index=vault.blind_index(number),
+                              phone_enc=vault.encrypt(number), active=True)
+        session.add(volunteer)
+        return volunteer
+
+
+def remove_volunteer(runtime, volunteer_id: int) -> bool:
+    with runtime.db.session() as session:
+        return bool(session.execute(update(Volunteer).where(Volunteer.id == volunteer_id, Volunteer.active.is_(True))
+                                    .values(active=False)).rowcount)
+
+
+def volunteers(runtime) -> list[Volunteer]:
+    with runtime.db.session() as session:
+        return list(session.scalars(select(Volunteer).where(Volunteer.active.is_(True)).order_by(Volunteer.id)))
+
+
+def active_volunteer(session, indexes: list[str]) -> Optional[Volunteer]:
+    return session.scalar(select(Volunteer).where(Volunteer.phone_index.in_(indexes), Volunteer.active.is_(True)))
+
+
+def subscribe(runtime, phone: Optional[str], code: str) -> None:
+    """A USSD caller's opt-in (`IKUT` does the same by SMS); EffectFailed when it cannot be kept."""
+    if phone is None:
+        raise EffectFailed("the caller's number could not be read")
+    try:
+        with runtime.db.session() as session:
+            contact_for(session, runtime.vault, phone).subscribed_region = code
+    except SQLAlchemyError as exc:
+        raise EffectFailed(type(exc).__name__) from None
+
+
+def contact_for(session, vault, phone: str) -> Contact:
+    """The number's contact row (language, STOP, opt-in), created on first use."""
+    contact = session.scalar(select(Contact).where(Contact.phone_index.in_(vault.blind_indexes(phone))))
+    if contact is None:
+        contact = Contact(phone_index=vault.blind_index(phone), phone_enc=vault.encrypt(phone), opted_out=False)
+        session.add(contact)
+        session.flush()
+    return contact
+
+
+def schedule_broadcast(runtime, region: str, body: str, send_at: Optional[datetime] = None) -> Broadcast:
+    body = " ".join(body.split())
+    if not body or not is_gsm7(body) or septets(body) > SMS_LIMIT:
+        raise ConfigError(f"a broadcast is one GSM-7 SMS of at most {SMS_LIMIT} characters")
+    send_at = (send_at or datetime.now(timezone.utc)).astimezone(timezone.utc)  # SQLite keeps no zone: store UTC
+    with runtime.db.session() as session:
+        broadcast = Broadcast(region_code=region_code(runtime, region), body=body, send_at=send_at,
+                              state="scheduled")
+        session.add(broadcast)
+        session.flush()
+        batch = outbox.Batch(session)
+        batch.add("send_broadcast", broadcast.id, send_at)
+    batch.enqueue(runtime)
+    return broadcast
+
+
+def send_broadcast(runtime, broadcast_id: int) -> str:
+    """Queue one SMS per opted-in number of the area, spaced to the provider's pace; claimed by
+    a compare-and-set on the broadcast's state, so running it twice sends nothing twice."""
+    vault = runtime.vault
+    with runtime.db.session() as session:
+        batch = outbox.Batch(session)
+        outbox.mark_done(session, "send_broadcast", broadcast_id)
+        if not session.execute(update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.state == "scheduled")
+                               .values(state="sent")).rowcount:
+            return "already sent"
+        broadcast = session.get(Broadcast, broadcast_id)
+        audience = session.scalars(select(Contact).where(Contact.subscribed_region == broadcast.region_code,
+                                                         Contact.opted_out.is_(False),
+                                                         Contact.phone_enc.is_not(None)).order_by(Contact.id))
+        start = datetime.now(timezone.utc)
+        count = 0
+        for count, contact in enumerate(audience, 1):
+            dispatch.queue_sms(runtime, batch, vault.decrypt(contact.phone_enc), broadcast.body, "awareness",
+                               not_before=start + timedelta(seconds=count / BROADCAST_PER_SECOND),
+                               broadcast_id=broadcast_id)
+        broadcast.recipients = count
+    batch.enqueue(runtime)
+    return f"{count} messages queued"

@@ -1,0 +1,40 @@
+"""The responder and operator console (/console) and the Prometheus endpoint (/metrics).
+
+`init_app` is the one call create_app makes: it sets the session secret and cookie flags and
+registers both blueprints. The console's session cookie is the only use of Flask's session in
+the app, so its settings live here, next to the code that relies on them."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+
+from flask import Flask
+
+from ..crypto import development_key
+from . import auth, community, metrics, views  # noqa: F401  (community adds its pages to views.bp)
+
+
+def session_secret(settings) -> str:
+    """SECRET_KEY; production refuses to start without it (config/settings.py). A development
+    run derives one from the data key instead of keeping a second key file: every worker process
+    then signs alike, and a test app writes nothing under var/."""
+    if settings.secret_key:
+        return settings.secret_key
+    data_key = (settings.data_key or development_key(settings.var_dir / "data.key")).split(",")[0].strip()
+    return hmac.new(data_key.encode(), b"tppo console session cookies", hashlib.sha256).hexdigest()
+
+
+def init_app(app: Flask) -> None:
+    settings = app.extensions["gateway"].runtime.settings
+    app.secret_key = session_secret(settings)
+    app.config.update(
+        SESSION_COOKIE_NAME="tppo_console",
+        SESSION_COOKIE_PATH="/console",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=auth.SESSION_IDLE_SECONDS),
+    )
+    app.register_blueprint(views.bp)
+    metrics.init_app(app)

@@ -1,0 +1,72 @@
+"""What staff can do to a case. Each action is one transaction with its audit row; jobs it
+creates (alerts, the reporter's feedback SMS) go through the outbox and are enqueued only
+after the commit, as everywhere else. Each returns the sentence the page shows."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .. import dispatch, outbox
+from ..store.models import Assignment, Note, Report
+from .accounts import Account
+
+NOTE_MAX_CHARS = 2000
+REROUTABLE = ("routed", "unassigned", "acknowledged")
+
+
+class Refused(Exception):
+    """The action does not apply to this case now; the message says why."""
+
+
+def acknowledge(runtime, batch: outbox.Batch, account: Account, report: Report) -> str:
+    if account.role != "agency_staff":
+        raise Refused("Only an agency's own staff acknowledge its cases.")
+    if report.closed_at is not None:
+        raise Refused("The case is closed.")
+    first = dispatch.acknowledge(batch.session, report, account.agency_id, account.actor)
+    if first:
+        _feedback(runtime, batch, report)
+        return "Acknowledged. The escalation for your agency is stopped."
+    return "Acknowledged for your agency (the case had already been acknowledged)."
+
+
+def _feedback(runtime, batch: outbox.Batch, report: Report) -> None:
+    """As for TERIMA by SMS: one neutral SMS to a reporter who agreed to be contacted."""
+    if report.contact_ok and report.reporter_phone_enc:
+        body = runtime.content.catalog.text(report.lang, "sms.feedback", ref=report.ref)
+        dispatch.queue_sms(runtime, batch, runtime.vault.decrypt(report.reporter_phone_enc), body, "feedback",
+                           report_id=report.id)
+
+
+def add_note(runtime, batch: outbox.Batch, account: Account, report: Report, text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise Refused("The note is empty.")
+    if len(text) > NOTE_MAX_CHARS:
+        raise Refused(f"A note has at most {NOTE_MAX_CHARS} characters.")
+    batch.session.add(Note(report_id=report.id, staff_id=account.id, body_enc=runtime.vault.encrypt(text)))
+    dispatch.audit(batch.session, report.id, "noted", "", actor=account.actor)  # the text stays in the note
+    return "Note added."
+
+
+def close(runtime, batch: outbox.Batch, account: Account, report: Report) -> str:
+    if not dispatch.close(batch.session, report, account.agency_id or account.role, account.actor):
+        raise Refused("The case was already closed.")
+    return "Case closed."
+
+
+def reroute(runtime, batch: outbox.Batch, account: Account, report: Report, agency_id: str) -> str:
+    directory = runtime.content.directory
+    if agency_id not in {a.id for a in directory.agencies}:
+        raise Refused("Choose an agency from the list.")
+    if report.status not in REROUTABLE:
+        raise Refused(f"A case that is {report.status} cannot be re-routed.")
+    before = set(batch.session.scalars(select(Assignment.agency_id).where(Assignment.report_id == report.id)))
+    dispatch.audit(batch.session, report.id, "rerouted", f"to {agency_id}", actor=account.actor)
+    assignment = dispatch.assign(runtime, batch, report, agency_id, f"re-routed by {account.actor}")
+    if assignment is None:
+        return f"Nobody in the chain of {directory.agency(agency_id).short} has a duty number; nothing was sent."
+    if assignment.agency_id in before:
+        return f"{directory.agency(assignment.agency_id).short} already has this case; nothing new was sent."
+    if report.status == "unassigned":
+        report.status = "routed"
+    return f"Re-routed: {directory.agency(assignment.agency_id).short} is alerted."

@@ -1,0 +1,50 @@
+"""`flask --app gateway staff add|list|remove`: console accounts. Passwords are prompted
+(hidden, asked twice) or read from STAFF_PASSWORD for scripts, never taken as an argument,
+so they stay out of shell history and process lists; they are never printed or logged."""
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from ..cli_runtime import cli_runtime
+from ..errors import ConfigError
+from . import accounts
+
+
+@click.group("staff")
+def staff() -> None:
+    """Console accounts: agency staff, coordinators, operators."""
+
+
+@staff.command("add")
+@click.option("--login", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(accounts.ROLES))
+@click.option("--agency", default=None, help="Agency id from config/agencies.yaml (agency_staff only)")
+@click.password_option(envvar="STAFF_PASSWORD", help="Prompted when not in STAFF_PASSWORD.")
+@with_appcontext
+def staff_add(login: str, name: str, role: str, agency: str, password: str) -> None:
+    runtime = cli_runtime(need_content=True)
+    try:
+        account = accounts.add(runtime, login, name, role, password, agency)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"staff {account.id} ({account.login}, {account.role}) added")
+
+
+@staff.command("list")
+@with_appcontext
+def staff_list() -> None:
+    for account, locked_until in accounts.listing(cli_runtime()):
+        lock = f"  (locked until {locked_until:%Y-%m-%d %H:%M} UTC)" if locked_until else ""
+        click.echo(f"{account.id}\t{account.login}\t{account.role}\t{account.agency_id or '-'}\t{account.name}{lock}")
+
+
+@staff.command("remove")
+@click.argument("login")
+@with_appcontext
+def staff_remove(login: str) -> None:
+    """End an account's access at once (kept, inactive, for the audit trail)."""
+    if not accounts.remove(cli_runtime(), login):
+        raise click.ClickException(f"no active staff account {login!r}")
+    click.echo(f"staff {login} removed")

@@ -1,0 +1,86 @@
+"""Operators' page for community reach: village volunteers (tim relawan) and the awareness
+broadcasts for opted-in residents, the console twin of `flask --app gateway volunteers|broadcast`.
+Volunteer numbers are personal data: shown masked, never in full; removal takes effect at once."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from .. import community
+from ..errors import ConfigError
+from ..phones import mask_numbers
+from ..store.models import Broadcast, Message
+from . import auth
+from .labels import WIB
+from .views import _runtime, audit_operator_action, bp
+
+RECENT_BROADCASTS = 20
+
+
+@bp.get("/community")
+@auth.roles("operator")
+def community_page():
+    rt = _runtime()
+    volunteers = [(v, mask_numbers(rt.vault.decrypt(v.phone_enc))) for v in community.volunteers(rt)]
+    with rt.db.session() as session:
+        broadcasts = list(session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(RECENT_BROADCASTS)))
+        states = session.execute(select(Message.broadcast_id, Message.state, func.count())
+                                 .where(Message.broadcast_id.in_([b.id for b in broadcasts]))
+                                 .group_by(Message.broadcast_id, Message.state)).all()
+    delivery = {}
+    for broadcast_id, state, count in states:
+        delivery.setdefault(broadcast_id, {})[state] = count
+    return render_template("console/community.html", volunteers=volunteers, broadcasts=broadcasts,
+                           delivery=delivery, regions=rt.content.directory.regions)
+
+
+@bp.post("/community/volunteers")
+@auth.roles("operator")
+def volunteer_add():
+    rt = _runtime()
+    try:
+        volunteer = community.add_volunteer(rt, request.form.get("name", "").strip()[:100] or "-",
+                                            request.form.get("region", ""), request.form.get("phone", ""))
+    except ConfigError as exc:
+        flash(str(exc), "error")
+    else:
+        audit_operator_action("volunteer_added", f"volunteer {volunteer.id} for {volunteer.region_code}")
+        flash(f"Volunteer {volunteer.id} added.", "info")
+    return redirect(url_for("console.community_page"))
+
+
+@bp.post("/community/volunteers/<int:volunteer_id>/remove")
+@auth.roles("operator")
+def volunteer_remove(volunteer_id: int):
+    if not community.remove_volunteer(_runtime(), volunteer_id):
+        abort(404)
+    audit_operator_action("volunteer_removed", f"volunteer {volunteer_id}")
+    flash(f"Volunteer {volunteer_id} removed: their next message is an ordinary resident's.", "info")
+    return redirect(url_for("console.community_page"))
+
+
+@bp.post("/community/broadcasts")
+@auth.roles("operator")
+def broadcast_add():
+    try:
+        send_at = _send_at(request.form.get("send_at", ""))
+        broadcast = community.schedule_broadcast(_runtime(), request.form.get("region", ""),
+                                                 request.form.get("body", ""), send_at)
+    except (ConfigError, ValueError) as exc:
+        flash(str(exc), "error")
+    else:
+        audit_operator_action("broadcast_scheduled", f"broadcast {broadcast.id} for {broadcast.region_code}")
+        flash(f"Broadcast {broadcast.id} scheduled.", "info")
+    return redirect(url_for("console.community_page"))
+
+
+def _send_at(value: str):
+    """The form's `datetime-local` value, read as WIB like every time the console shows; empty: now."""
+    if not value.strip():
+        return None
+    try:
+        return datetime.fromisoformat(value.strip()).replace(tzinfo=WIB)
+    except ValueError:
+        raise ValueError("Send time: use the form's date and time, e.g. 2026-12-01T08:00.") from None

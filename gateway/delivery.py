@@ -1,0 +1,50 @@
+"""Delivery reports: the provider's word on each SMS after it was accepted. A responder alert
+that will not arrive is handed to the agency's next duty number, exactly once: the move to
+`failed` is a compare-and-set, and only the report that makes it adds the follow-up job."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy import select, update
+
+from . import outbox
+from .store.models import AuditEvent, Message
+
+log = logging.getLogger(__name__)
+
+# The states a report may move a message out of: a late "Sent" never undoes "delivered".
+FROM_STATES = {"sent": ("sent",), "delivered": ("sent",), "failed": ("sent", "delivered")}
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    provider_message_id: str
+    state: str              # sent | delivered | failed
+    status: str             # the provider's own word, kept for operators
+    reason: Optional[str] = None
+
+
+def apply(runtime, report: DeliveryReport) -> str:
+    with runtime.db.session() as session:
+        message = session.scalar(select(Message).where(Message.provider_message_id == report.provider_message_id))
+        if message is None:
+            return "unknown message"
+        values = {"delivery_status": report.status}
+        moved = session.execute(update(Message).where(Message.id == message.id,
+                                                      Message.state.in_(FROM_STATES[report.state]))
+                                .values(state=report.state, **values,
+                                        **({"failure_reason": report.reason} if report.reason else {}))).rowcount
+        if not moved:
+            session.execute(update(Message).where(Message.id == message.id).values(**values))
+            return "recorded"
+        if report.state == "failed" and message.purpose == "alert":
+            session.add(AuditEvent(actor="provider", action="alert_failed", report_id=message.report_id,
+                                   detail=f"message {message.id}: {report.status} {report.reason or ''}".strip()))
+            outbox.add(session, "alert_next", message.id)
+            message_id = message.id
+        else:
+            return report.state
+    outbox.enqueue(runtime, "alert_next", message_id)
+    return "failed: next duty number"

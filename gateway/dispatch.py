@@ -1,0 +1,157 @@
+"""Alerting agencies about a report, and holding each one to an acknowledgement deadline.
+
+Each routing decision becomes an Assignment: the first agency up the decision's escalation
+chain that has a duty number gets one alert per responder and a deadline (config/agencies.yaml
+`ack_deadline_minutes`, urgent or normal). At the deadline `check` escalates a still-waiting
+assignment one level up; `TERIMA <ref>` from a duty responder acknowledges it and everything
+escalated from it. Both are compare-and-sets on the assignment's state, so an acknowledgement
+that races the deadline check has exactly one outcome. Every step is an audit row."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from . import alerts, outbox
+from .store.models import Assignment, AuditEvent, Message, Report, Responder
+
+log = logging.getLogger(__name__)
+
+
+def audit(session: Session, report_id: int, action: str, detail: str, actor: str = "router") -> None:
+    session.add(AuditEvent(actor=actor, action=action, report_id=report_id, detail=detail[:500]))
+
+
+def responders(session: Session, agency_id: str, allow_demo: bool) -> list[Responder]:
+    query = select(Responder).where(Responder.agency_id == agency_id, Responder.active.is_(True))
+    if not allow_demo:
+        query = query.where(Responder.demo.is_(False))
+    return list(session.scalars(query.order_by(Responder.id)))
+
+
+def alert_body(rt, report: Report) -> str:
+    directory, vault = rt.content.directory, rt.vault
+    return alerts.compose(
+        rt.content.engine, ref=report.ref, category=report.category, victim=report.victim,
+        region_label=directory.region(report.region_code).short if report.region_code else None,
+        urgent=report.urgent, contact_phone=vault.decrypt(report.reporter_phone_enc) if report.contact_ok else None,
+        details=vault.decrypt(report.details_enc), trusted=report.trusted)
+
+
+def queue_sms(rt, batch: outbox.Batch, to: str, body: str, purpose: str, not_before: Optional[datetime] = None,
+              **links) -> Message:
+    """An SMS to anyone: a queued row with its send job, in the caller's transaction."""
+    message = Message(purpose=purpose, state="queued", to_enc=rt.vault.encrypt(to), to_index=rt.vault.blind_index(to),
+                      body_enc=rt.vault.encrypt(body), **links)
+    batch.session.add(message)
+    batch.session.flush()
+    batch.add("send_sms", message.id, not_before)
+    return message
+
+
+def queue_alert(rt, batch: outbox.Batch, report_id: int, responder: Responder, body: str) -> Message:
+    return queue_sms(rt, batch, responder.phone, body, "alert", report_id=report_id, responder_id=responder.id)
+
+
+def alerted(session: Session, report_id: int) -> set[int]:
+    return set(session.scalars(select(Message.responder_id).where(Message.report_id == report_id,
+                                                                  Message.purpose == "alert")))
+
+
+def assign(rt, batch: outbox.Batch, report: Report, agency_id: str, reason: str,
+           parent_id: Optional[int] = None) -> Optional[Assignment]:
+    """Alert the first agency from `agency_id` up its chain that has a duty number."""
+    session, directory = batch.session, rt.content.directory
+    for agency in directory.chain(agency_id):
+        staff = responders(session, agency.id, rt.settings.demo_roster_allowed)
+        if staff:
+            break
+    else:
+        audit(session, report.id, "unassigned", f"no duty number in the chain of {agency_id}")
+        return None
+    if agency.id != agency_id:
+        audit(session, report.id, "no_responder", f"{agency_id} has no duty number; alerting {agency.id}")
+    existing = session.scalar(select(Assignment).where(Assignment.report_id == report.id,
+                                                       Assignment.agency_id == agency.id))
+    if existing is not None:  # two decisions met on the same agency
+        return existing
+    minutes = getattr(directory.ack_deadline_minutes, "urgent" if report.urgent else "normal")
+    deadline = outbox.due(rt, timedelta(minutes=minutes))
+    assignment = Assignment(report_id=report.id, agency_id=agency.id, parent_id=parent_id, reason=reason[:100],
+                            state="waiting", deadline_at=deadline)
+    session.add(assignment)
+    session.flush()
+    body, already = alert_body(rt, report), alerted(session, report.id)
+    for responder in staff:
+        if responder.id not in already:
+            queue_alert(rt, batch, report.id, responder, body)
+    batch.add("check_ack", assignment.id, deadline)
+    return assignment
+
+
+def check(rt, batch: outbox.Batch, assignment_id: int) -> str:
+    """At the deadline: escalate the assignment one level up unless it was acknowledged."""
+    session = batch.session
+    if not outbox.mark_done(session, "check_ack", assignment_id):
+        return "already checked"
+    escalated = session.execute(update(Assignment).where(Assignment.id == assignment_id,
+                                                         Assignment.state == "waiting")
+                                .values(state="escalated")).rowcount
+    assignment = session.get(Assignment, assignment_id)
+    if not escalated:
+        return f"no escalation: {assignment.state}"
+    chain = rt.content.directory.chain(assignment.agency_id)
+    report = session.get(Report, assignment.report_id)
+    above = assign(rt, batch, report, chain[1].id, f"escalated from {assignment.agency_id}",
+                   parent_id=assignment.id) if len(chain) > 1 else None
+    if above is None or above.id == assignment.id:
+        assignment.state = "unanswered"
+        audit(session, report.id, "unanswered", f"{assignment.agency_id}: no acknowledgement, nobody above")
+        log.error("report %s: %s did not acknowledge and there is no one above", report.id, assignment.agency_id)
+        return "unanswered at the top"
+    audit(session, report.id, "escalated", f"{assignment.agency_id} -> {above.agency_id}: no acknowledgement")
+    return f"escalated to {above.agency_id}"
+
+
+def acknowledge(session: Session, report: Report, agency_id: str, actor: str,
+                responder_id: Optional[int] = None) -> bool:
+    """Record an acknowledgement for `agency_id` (TERIMA from a duty responder, or a console
+    action by that agency's staff): its assignment and everything escalated from it are
+    settled. True for the first acknowledgement of the report."""
+    now = datetime.now(timezone.utc)
+    assignments = list(session.scalars(select(Assignment).where(Assignment.report_id == report.id)))
+    settled = [a.id for a in assignments if a.agency_id == agency_id]
+    for a in assignments:  # assignments are created parent first, so one pass finds every descendant
+        if a.parent_id in settled and a.id not in settled:
+            settled.append(a.id)
+    changed = 0
+    if settled:
+        session.execute(update(Assignment).where(Assignment.id.in_(settled), Assignment.state == "waiting")
+                        .values(state="acknowledged"))
+        changed = session.execute(update(Assignment).where(Assignment.id.in_(settled),
+                                                           Assignment.acknowledged_at.is_(None))
+                                  .values(acknowledged_at=now, acknowledged_by=responder_id)).rowcount
+    first = session.execute(update(Report).where(Report.id == report.id, Report.acknowledged_at.is_(None),
+                                                 Report.closed_at.is_(None))
+                            .values(acknowledged_at=now, acknowledged_by=responder_id, status="acknowledged")
+                            .execution_options(synchronize_session="fetch")).rowcount
+    if changed or first:
+        audit(session, report.id, "acknowledged", agency_id, actor=actor)
+    return bool(first)
+
+
+def close(session: Session, report: Report, detail: str, actor: str) -> bool:
+    """Close a case (SELESAI from a responder, or the console). Its waiting assignments are
+    settled too, since the deadline check escalates only a `waiting` one: a closed case must
+    not escalate. False when it was already closed."""
+    closed = session.execute(update(Report).where(Report.id == report.id, Report.closed_at.is_(None))
+                             .values(closed_at=datetime.now(timezone.utc), status="closed")
+                             .execution_options(synchronize_session="fetch")).rowcount
+    if closed:
+        session.execute(update(Assignment).where(Assignment.report_id == report.id, Assignment.state == "waiting")
+                        .values(state="closed"))
+        audit(session, report.id, "closed", detail, actor=actor)
+    return bool(closed)

@@ -1,0 +1,198 @@
+"""The transactional outbox: a job is first a row, written with the data it concerns, then an
+RQ job. If Redis is down or loses the job, the row is still there and `reconcile` enqueues it
+again; jobs are idempotent, so enqueuing one twice sends nothing twice."""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+from redis.exceptions import RedisError
+from rq import Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from config.settings import JOB_TIMEOUT_SECONDS
+
+from .store.models import AuditEvent, Message, Outbox
+
+log = logging.getLogger(__name__)
+
+# A send still `sending` after this long has lost its worker: the SDK gives up after 13 s and a
+# job is killed at JOB_TIMEOUT_SECONDS.
+SENDING_STALE_SECONDS = 2 * JOB_TIMEOUT_SECONDS
+
+# job name -> (function path, back-off before each retry in seconds). Paths, not imports:
+# gateway never imports workers. After the last retry a job stays in RQ's failed registry
+# and its outbox row stays open, so the reconciler offers it again at the next worker start.
+JOBS = {
+    "route_report": ("workers.jobs.route_report", (5, 15, 60, 180, 600)),
+    "send_sms": ("workers.jobs.send_sms", (5, 15, 60, 180, 600, 1800)),
+    "handle_sms": ("workers.jobs.handle_sms", (5, 15, 60, 180, 600)),
+    "alert_next": ("workers.jobs.alert_next", (5, 15, 60, 180, 600)),
+    "finish_report": ("workers.jobs.finish_report", (5, 15, 60, 180, 600)),
+    "check_ack": ("workers.jobs.check_ack", (5, 15, 60, 180, 600)),
+    "send_broadcast": ("workers.jobs.send_broadcast", (5, 15, 60, 180, 600)),
+}
+JITTER = 0.2  # each back-off is stretched or shrunk by up to 20%, so retries do not arrive in herds
+
+
+def retry_policy(delays, time_scale: float = 1.0) -> Retry:
+    return Retry(max=len(delays), interval=[round(d * time_scale * random.uniform(1 - JITTER, 1 + JITTER))
+                                            for d in delays])
+
+
+LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def job_id(job: str, target_id: int) -> str:
+    return f"{job}-{target_id}"
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time stored here is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def due(runtime, delay: timedelta) -> datetime:
+    """When a job `delay` from now should run, with TIME_SCALE applied."""
+    return datetime.now(timezone.utc) + delay * runtime.settings.time_scale
+
+
+def add(session: Session, job: str, target_id: int, not_before: Optional[datetime] = None) -> None:
+    """Record the job inside the caller's transaction; `not_before` schedules it."""
+    session.add(Outbox(job=job, target_id=target_id, not_before=not_before))
+
+
+class Batch:
+    """The jobs one transaction owes: recorded with it, handed to RQ once it has committed."""
+
+    def __init__(self, session: Session):
+        self.session, self.jobs = session, []
+
+    def add(self, job: str, target_id: int, not_before: Optional[datetime] = None) -> None:
+        add(self.session, job, target_id, not_before)
+        self.jobs.append((job, target_id, not_before))
+
+    def enqueue(self, runtime) -> None:
+        for job, target_id, not_before in self.jobs:
+            enqueue(runtime, job, target_id, not_before)
+
+
+def mark_done(session: Session, job: str, target_id: int) -> bool:
+    """True for the one caller that finished the entry: a job can use it as its claim."""
+    return bool(session.execute(
+        update(Outbox).where(Outbox.job == job, Outbox.target_id == target_id, Outbox.done_at.is_(None))
+        .values(done_at=datetime.now(timezone.utc))).rowcount)
+
+
+def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = None) -> bool:
+    """Hand the job to RQ after the transaction committed (a scheduled one through RQ's
+    scheduler); False when Redis is unreachable (the reconciler will try again)."""
+    func, delays = JOBS[job]
+    options = dict(job_id=job_id(job, target_id), job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=3600,
+                   retry=retry_policy(delays, runtime.settings.time_scale), failure_ttl=30 * 86400)
+    try:
+        if not_before and _utc(not_before) > datetime.now(timezone.utc):
+            runtime.queue.enqueue_at(_utc(not_before), func, target_id, **options)
+        else:
+            runtime.queue.enqueue(func, target_id, **options)
+    except RedisError as exc:
+        log.warning("queue unavailable, %s %s left to the reconciler: %s", job, target_id, type(exc).__name__)
+        return False
+    with runtime.db.session() as session:
+        session.execute(update(Outbox).where(Outbox.job == job, Outbox.target_id == target_id)
+                        .values(enqueued_at=datetime.now(timezone.utc), attempts=Outbox.attempts + 1))
+    return True
+
+
+def worker_name() -> str:
+    """Workers are named host:pid:nonce, so a reconciler on the same host can tell at once
+    that the worker holding a job was killed (RQ itself notices only when its heartbeat expires)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def _worker_gone(name: Optional[str]) -> bool:
+    host, _, rest = (name or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host: left to RQ's heartbeat expiry
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _live(runtime, job: str, target_id: int) -> bool:
+    try:
+        found = Job.fetch(job_id(job, target_id), connection=runtime.redis)
+    except NoSuchJobError:
+        return False
+    status = found.get_status(refresh=False)
+    if status == JobStatus.STARTED and _worker_gone(found.worker_name):
+        log.warning("%s %s was running on a worker that is gone: enqueued again", job, target_id)
+        return False
+    return status in LIVE
+
+
+def _release_stalled_sends(runtime) -> int:
+    """A message left `sending` by a worker that died mid-send goes back to `retry`. Its SMS may
+    have reached the provider before the crash: at least once, because a lost alert costs more
+    than a repeated one."""
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=SENDING_STALE_SECONDS * runtime.settings.time_scale)
+    with runtime.db.session() as session:
+        stalled = session.execute(select(Message.id, Message.report_id).where(
+            Message.state == "sending", Message.updated_at < cutoff)).all()
+        released = 0
+        for message_id, report_id in stalled:
+            if session.execute(update(Message).where(Message.id == message_id, Message.state == "sending")
+                               .values(state="retry")).rowcount:
+                released += 1
+                session.add(AuditEvent(actor="reconciler", action="send_released", report_id=report_id,
+                                       detail=f"message {message_id}: its worker died mid-send; sent again"))
+        return released
+
+
+def reconcile(runtime) -> int:
+    """Enqueue every unfinished outbox entry that has no live job; returns how many."""
+    released = _release_stalled_sends(runtime)
+    if released:
+        log.warning("reconciler released %d sends stalled by a dead worker", released)
+    with runtime.db.session() as session:
+        pending = session.execute(select(Outbox.job, Outbox.target_id, Outbox.not_before)
+                                  .where(Outbox.done_at.is_(None))).all()
+    count = 0
+    for job, target_id, not_before in pending:
+        if not _live(runtime, job, target_id) and enqueue(runtime, job, target_id, not_before):
+            count += 1
+    if count:
+        log.info("reconciler re-enqueued %d outbox jobs", count)
+    return count
+
+
+def backlog(runtime, older_than: timedelta = timedelta(minutes=1)) -> list[tuple[str, int, int, datetime, str]]:
+    """Work still owed after `older_than`: (job, target, attempts, created, RQ status). What is
+    here after its retries is in RQ's failed registry too; an operator's list, never silence."""
+    cutoff = datetime.now(timezone.utc) - older_than
+    with runtime.db.session() as session:
+        rows = session.execute(select(Outbox.job, Outbox.target_id, Outbox.attempts, Outbox.created_at)
+                               .where(Outbox.done_at.is_(None), Outbox.created_at < cutoff)
+                               .order_by(Outbox.created_at)).all()
+    out = []
+    for job, target_id, attempts, created_at in rows:
+        try:
+            status = str(Job.fetch(job_id(job, target_id), connection=runtime.redis).get_status(refresh=False))
+        except NoSuchJobError:
+            status = "not in Redis"
+        except RedisError:
+            status = "Redis unavailable"
+        out.append((job, target_id, attempts, created_at, status))
+    return out

@@ -1,0 +1,84 @@
+"""The long-lived parts of a process (web worker or RQ worker), built once from Settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Optional
+
+from redis import Redis
+from rq import Queue
+
+from config.settings import Settings
+
+from . import roster
+from .content import Content, load_content
+from .crypto import Vault, development_key
+from .errors import ConfigError
+from .limits import Limit, Limiter, per_number
+from .sms.africastalking import AfricasTalkingProvider
+from .sms.base import Provider
+from .sms.sink import SinkProvider
+from .sms.sms8x8 import Sms8x8Provider
+from .store.db import Database
+
+REDIS_TIMEOUT_SECONDS = 0.5  # a webhook must answer even when Redis hangs
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    content: Optional[Content]  # None only for the CLI, when config/ cannot even be parsed
+    vault: Vault
+    db: Database
+    config_problems: tuple[str, ...] = ()
+    redis_timeout: Optional[float] = REDIS_TIMEOUT_SECONDS  # None for a worker: RQ blocks on BLPOP
+
+    @cached_property
+    def redis(self) -> Redis:
+        return Redis.from_url(self.settings.redis_url, socket_timeout=self.redis_timeout,
+                              socket_connect_timeout=self.redis_timeout, health_check_interval=30)
+
+    @cached_property
+    def queue(self) -> Queue:
+        return Queue(self.settings.queue_name, connection=self.redis)
+
+    @cached_property
+    def limiter(self) -> Limiter:
+        return Limiter(self.redis)
+
+    @cached_property
+    def limits(self) -> dict[str, Limit]:
+        return per_number(self.settings)
+
+    @cached_property
+    def provider(self) -> Provider:
+        s = self.settings
+        if s.sms_channel == "africastalking":
+            return AfricasTalkingProvider(s.at_username, s.at_api_key, s.at_sender_id, s.at_api_url)
+        if s.sms_channel == "8x8":
+            return Sms8x8Provider(s.sms8x8_api_key, s.sms8x8_subaccount_id, s.sms8x8_sender_id, s.sms8x8_api_url)
+        return SinkProvider(s.var_dir / "sms-sink.log")
+
+
+def build_runtime(settings: Settings, strict: bool = True,
+                  redis_timeout: Optional[float] = REDIS_TIMEOUT_SECONDS) -> Runtime:
+    """Refuse to start on a configuration that would be unsafe or broken. With strict=False
+    (operator commands) broken content is kept as problems, so `validate-config` can list them."""
+    problems = settings.problems()
+    if problems:
+        raise ConfigError(problems)
+    content, content_problems = None, []
+    try:
+        content = load_content(settings.config_dir)
+        content_problems = content.validate()[0]
+    except ConfigError as exc:
+        content_problems = exc.problems
+    if strict and content_problems:
+        raise ConfigError(content_problems)
+    key = settings.data_key or development_key(settings.var_dir / "data.key")
+    runtime = Runtime(settings, content, Vault(key), Database(settings.database_url), tuple(content_problems),
+                      redis_timeout)
+    if strict and settings.production:
+        if problems := roster.production_problems(runtime):
+            raise ConfigError(problems)
+    return runtime

@@ -1,0 +1,34 @@
+"""The local SMS sink: with no Africa's Talking key, messages are stored and printed, never
+sent. Each line goes to stdout and to var/sms-sink.log (JSON lines), numbers masked, so the
+person running the service sees alerts arrive and the simulator can follow them."""
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from ..phones import mask_numbers
+from .base import SENT, SendResult
+
+
+class SinkProvider:
+    name = "sink"
+
+    def __init__(self, path: Optional[Path] = None, stream=None):
+        """`stream` None means the sys.stdout of the moment of sending, not of import:
+        a default of sys.stdout would keep writing to a stream since replaced or closed."""
+        self.path, self.stream = path, stream
+
+    def send(self, to: str, body: str) -> SendResult:
+        message_id = f"sink-{uuid.uuid4().hex}"
+        line = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "id": message_id,
+                "to": mask_numbers(to), "body": mask_numbers(body)}
+        print(f"[sms-sink] to {line['to']}: {line['body']}", file=self.stream or sys.stdout, flush=True)
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return SendResult(SENT, message_id, 101)

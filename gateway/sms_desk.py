@@ -1,0 +1,307 @@
+"""Answering an SMS: one incoming message in, at most one reply out, all in one transaction.
+
+The worker claims the message (compare-and-set on `handled_at`), acts on its keyword and
+writes the reply as a queued Message with its send job in the outbox, so a crash at any point
+either redoes everything or nothing, and a message is never answered twice.
+
+An SMS report (`LAPOR <what, where>`) is filed at once when its text names a kabupaten/kota
+and a modus; otherwise it waits as `incomplete` and asks one short question at a time, at
+most SMS_FOLLOW_UP_QUESTIONS, and a scheduled job files it as it is after
+SMS_FOLLOW_UP_SECONDS: a report that stops half-way is still a report, never lost."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from config.settings import HELP_REPLY_INTERVAL_SECONDS, SMS_FOLLOW_UP_QUESTIONS, SMS_FOLLOW_UP_SECONDS
+from flows.sms import Parsed, parse
+
+from . import community, dispatch, outbox
+from .content import helplines
+from .reports import new_ref, session_key
+from .store.models import Contact, InboundMessage, Message, Report, Responder, Volunteer
+
+log = logging.getLogger(__name__)
+
+LANGUAGE_WORDS = {"id": "id", "ind": "id", "indonesia": "id", "en": "en", "eng": "en", "english": "en",
+                  "inggris": "en"}
+VICTIM_WORDS = {"anak": "child", "bocah": "child", "child": "child", "remaja": "child", "perempuan": "woman",
+                "wanita": "woman", "istri": "woman", "gadis": "woman", "woman": "woman", "girl": "woman"}
+STATUS_SHOWN = {"incomplete": "received", "received": "received", "routed": "routed", "unassigned": "received",
+                "acknowledged": "acknowledged", "closed": "closed"}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Turn:
+    """What handling one SMS does, built up while its transaction is open."""
+
+    session: Session
+    inbound: InboundMessage
+    sender: str
+    indexes: list[str]
+    contact: Contact
+    lang: str
+    report_id: Optional[int] = None
+    purpose: str = "reply"
+    batch: outbox.Batch = field(init=False)
+
+    def __post_init__(self):
+        self.batch = outbox.Batch(self.session)
+
+    def job(self, name: str, target_id: int, not_before: Optional[datetime] = None) -> None:
+        self.batch.add(name, target_id, not_before)
+
+
+class SmsDesk:
+    def __init__(self, runtime):
+        self.rt = runtime
+        self.content = runtime.content
+        self.catalog = runtime.content.catalog
+
+    def text(self, turn: Turn, key: str, **params) -> str:
+        return self.catalog.text(turn.lang, key, **params)
+
+    # -- the job ------------------------------------------------------------------------------
+
+    def handle(self, inbound_id: int) -> str:
+        vault = self.rt.vault
+        with self.rt.db.session() as session:
+            claimed = session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id,
+                                                                   InboundMessage.handled_at.is_(None))
+                                      .values(handled_at=now())).rowcount
+            outbox.mark_done(session, "handle_sms", inbound_id)
+            if not claimed:
+                return "already handled"
+            inbound = session.get(InboundMessage, inbound_id)
+            sender = vault.decrypt(inbound.sender_enc)
+            parsed = parse(vault.decrypt(inbound.text_enc), self.content.keyword_table)
+            turn = self._turn(session, inbound, sender, parsed)
+            command = parsed.command or "answer"
+            if command != "stop" and self._over_limit(turn):  # a STOP is honoured whatever the count
+                command = "limited"
+                reply = self.text(turn, "sms.limited") if self._first_refusal(turn, "sms") else None
+            else:
+                reply = getattr(self, f"_{command}")(turn, parsed)
+            inbound.outcome = command if reply else f"{command}: no reply"
+            if reply:
+                self._queue_reply(turn, reply)
+        turn.batch.enqueue(self.rt)
+        return inbound.outcome
+
+    def finish(self, report_id: int) -> str:
+        """The scheduled end of an SMS report's follow-up window: file it as it is."""
+        with self.rt.db.session() as session:
+            outbox.mark_done(session, "finish_report", report_id)
+            report = session.get(Report, report_id)
+            if report is None or report.status != "incomplete":
+                return "nothing to finish"
+            sender = self.rt.vault.decrypt(report.reporter_phone_enc)
+            contact = community.contact_for(session, self.rt.vault, sender)
+            turn = Turn(session, None, sender, [], contact, contact.lang or report.lang)
+            self._queue_reply(turn, self._file(turn, report))
+        turn.batch.enqueue(self.rt)
+        return "filed as it was"
+
+    def _turn(self, session: Session, inbound: InboundMessage, sender: str, parsed: Parsed) -> Turn:
+        contact = community.contact_for(session, self.rt.vault, sender)
+        return Turn(session, inbound, sender, self.rt.vault.blind_indexes(sender), contact,
+                    contact.lang or parsed.lang or "id")
+
+    def _over_limit(self, turn: Turn) -> bool:
+        return not self.rt.limiter.hit(self.rt.limits["sms"], turn.indexes[0])
+
+    def _first_refusal(self, turn: Turn, limit: str) -> bool:
+        return self.rt.limiter.first_refusal(self.rt.limits[limit], turn.indexes[0])
+
+    def _queue_reply(self, turn: Turn, body: str) -> None:
+        dispatch.queue_sms(self.rt, turn.batch, turn.sender, body, turn.purpose, report_id=turn.report_id,
+                  inbound_id=turn.inbound.id if turn.inbound else None)
+
+    # -- keywords --------------------------------------------------------------------------------
+
+    def _stop(self, turn: Turn, parsed: Parsed) -> str:
+        turn.contact.opted_out, turn.contact.opted_out_at = True, now()
+        turn.purpose = "optout"  # the one SMS a STOP still gets: its confirmation
+        return self.text(turn, "sms.stopped")
+
+    def _start(self, turn: Turn, parsed: Parsed) -> str:
+        turn.contact.opted_out, turn.contact.opted_out_at = False, None
+        return self.text(turn, "sms.started")
+
+    def _language(self, turn: Turn, parsed: Parsed) -> str:
+        chosen = next((LANGUAGE_WORDS[w] for w in parsed.words if w in LANGUAGE_WORDS), None)
+        if chosen is None:
+            return self.text(turn, "sms.language_usage")
+        turn.contact.lang = turn.lang = chosen
+        return self.text(turn, "sms.language_set")
+
+    def _info(self, turn: Turn, parsed: Parsed) -> str:
+        code = self.content.regions.best(parsed.words)
+        if code is None:
+            return self.text(turn, "sms.info_general")
+        lines = helplines(self.content.directory, self.catalog, {"helpline_region": code}, turn.lang)
+        return self.text(turn, "helplines.body", **lines)
+
+    def _signs(self, turn: Turn, parsed: Parsed) -> str:
+        return self.text(turn, "sms.signs")
+
+    def _rights(self, turn: Turn, parsed: Parsed) -> str:
+        return self.text(turn, "sms.rights")
+
+    def _status(self, turn: Turn, parsed: Parsed) -> str:
+        ref = parsed.words[0].upper() if parsed.words else ""
+        report = turn.session.scalar(select(Report).where(Report.ref == ref,
+                                                          Report.reporter_index.in_(turn.indexes)))
+        if report is None:  # someone else's code reads exactly like a code that does not exist
+            return self.text(turn, "sms.unknown_ref")
+        state = self.text(turn, f"sms.state.{STATUS_SHOWN.get(report.status, 'received')}")
+        return self.text(turn, "sms.status", ref=report.ref, state=state)
+
+    def _help(self, turn: Turn) -> Optional[str]:
+        """At most one help text per number per interval: two auto-replying machines cannot loop."""
+        cutoff = now() - timedelta(seconds=HELP_REPLY_INTERVAL_SECONDS)
+        due = turn.session.execute(update(Contact).where(
+            Contact.id == turn.contact.id,
+            (Contact.help_sent_at.is_(None)) | (Contact.help_sent_at < cutoff)).values(help_sent_at=now())
+            .execution_options(synchronize_session="fetch")).rowcount  # compared in SQL: SQLite keeps no zone
+        return self.text(turn, "sms.help") if due else None
+
+    # -- reports ---------------------------------------------------------------------------------
+
+    def _join(self, turn: Turn, parsed: Parsed) -> str:
+        """IKUT <area>: awareness messages for that kabupaten/kota, until STOP."""
+        code = self.content.regions.best(parsed.words)
+        if code is None:
+            return self.text(turn, "sms.join_usage")
+        turn.contact.subscribed_region = code
+        return self.text(turn, "sms.joined", region=self.content.directory.region(code).short)
+
+    def _watch(self, turn: Turn, parsed: Parsed) -> Optional[str]:
+        """PANTAU <place> <what>: from a registered volunteer a trusted report (their own area
+        when the text names none); from anyone else, an ordinary one."""
+        return self._report(turn, parsed, community.active_volunteer(turn.session, turn.indexes))
+
+    def _report(self, turn: Turn, parsed: Parsed, volunteer: Optional[Volunteer] = None) -> Optional[str]:
+        if not parsed.words:
+            return self.text(turn, "sms.report_usage")
+        limiter, reports = self.rt.limiter, self.rt.limits["reports"]
+        if limiter.used_up(reports, turn.indexes[0]):
+            return self.text(turn, "sms.limited_reports") if self._first_refusal(turn, "reports") else None
+        limiter.hit(reports, turn.indexes[0])
+        if (pending := self._pending(turn)) is not None:  # a new report: the unfinished one is filed as it is
+            self._file(turn, pending, reply=False)
+        vault, folded = self.rt.vault, parsed.words
+        report = Report(
+            ref=new_ref(), channel=turn.inbound.channel,
+            session_key=session_key(turn.inbound.channel, turn.inbound.provider_id),
+            region_code=self.content.regions.best(folded) or (volunteer.region_code if volunteer else None),
+            category=self.content.categories.best(folded), trusted=volunteer is not None,
+            victim=next((VICTIM_WORDS[w] for w in folded if w in VICTIM_WORDS), "unknown"),
+            urgent=any(w in self.content.keywords.urgent_words for w in folded), contact_ok=False,
+            reporter_phone_enc=vault.encrypt(turn.sender), reporter_index=vault.blind_index(turn.sender),
+            details_enc=vault.encrypt(parsed.rest), lang=turn.lang, status="incomplete")
+        turn.session.add(report)
+        turn.session.flush()
+        dispatch.audit(turn.session, report.id, "received", "", actor=turn.inbound.channel)
+        return self._next_step(turn, report)
+
+    def _answer(self, turn: Turn, parsed: Parsed) -> Optional[str]:
+        """Text without a keyword: the answer to a pending question, or else a help text."""
+        report = self._pending(turn)
+        if report is None:
+            return self._help(turn)
+        turn.lang = turn.contact.lang or report.lang
+        # Either missing field may be answered (a place also names itself after the place question
+        # was given up); a bare number only ever answers the numbered modus question.
+        report.region_code = report.region_code or self.content.regions.best(parsed.words)
+        report.category = report.category or self._category_answer(parsed)
+        return self._next_step(turn, report)
+
+    def _category_answer(self, parsed: Parsed) -> Optional[str]:
+        categories = self.content.directory.categories
+        if parsed.words and parsed.words[0].isdigit() and 1 <= int(parsed.words[0]) <= len(categories):
+            return categories[int(parsed.words[0]) - 1].id
+        return self.content.categories.best(parsed.words)
+
+    def _pending(self, turn: Turn) -> Optional[Report]:
+        return turn.session.scalar(select(Report).where(
+            Report.reporter_index.in_(turn.indexes), Report.status == "incomplete",
+            Report.created_at >= now() - timedelta(seconds=SMS_FOLLOW_UP_SECONDS) * self.rt.settings.time_scale)
+            .order_by(Report.id.desc()).limit(1))
+
+    def _next_step(self, turn: Turn, report: Report) -> str:
+        turn.report_id = report.id
+        if report.follow_ups < SMS_FOLLOW_UP_QUESTIONS:
+            question = None
+            if report.region_code is None and report.follow_ups < SMS_FOLLOW_UP_QUESTIONS - 1:
+                question = "sms.ask_region"  # asked at most twice, so the modus can still be asked
+            elif report.category is None:
+                question = "sms.ask_category"
+            if question:
+                if report.follow_ups == 0:  # the first question starts the window for the answers
+                    turn.job("finish_report", report.id,
+                             outbox.due(self.rt, timedelta(seconds=SMS_FOLLOW_UP_SECONDS)))
+                report.follow_ups += 1
+                return self.text(turn, question)
+        return self._file(turn, report)
+
+    def _file(self, turn: Turn, report: Report, reply: bool = True) -> Optional[str]:
+        report.category = report.category or "other"
+        report.status = "received"
+        turn.job("route_report", report.id)
+        turn.report_id = report.id
+        return self.text(turn, "sms.report_done", ref=report.ref) if reply else None
+
+    # -- responders ------------------------------------------------------------------------------
+
+    def _responder_case(self, turn: Turn, parsed: Parsed) -> tuple[Optional[Responder], Optional[Report]]:
+        """The sender as a duty responder, and the report named, if that responder's agency was
+        alerted about it. Anything else gets the same answer as an unknown code."""
+        responder = turn.session.scalar(select(Responder).where(Responder.phone == turn.sender,
+                                                                Responder.active.is_(True)).order_by(Responder.id))
+        ref = parsed.words[0].upper() if parsed.words else ""
+        if responder is None or not ref:
+            return None, None
+        report = turn.session.scalar(
+            select(Report).join(Message, Message.report_id == Report.id)
+            .join(Responder, Message.responder_id == Responder.id)
+            .where(Report.ref == ref, Message.purpose == "alert", Responder.agency_id == responder.agency_id)
+            .limit(1))
+        return responder, report
+
+    def _ack(self, turn: Turn, parsed: Parsed) -> str:
+        responder, report = self._responder_case(turn, parsed)
+        if report is None:
+            return self.text(turn, "sms.unknown_ref")
+        turn.report_id = report.id
+        if dispatch.acknowledge(turn.session, report, responder.agency_id, f"responder:{responder.id}", responder.id):
+            self._feedback(turn, report)
+        elif report.acknowledged_by != responder.id:
+            return self.text(turn, "sms.ack_already", ref=report.ref)
+        return self.text(turn, "sms.ack_done", ref=report.ref)
+
+    def _feedback(self, turn: Turn, report: Report) -> None:
+        """One SMS to a reporter who agreed to be contacted, worded to reveal nothing to
+        whoever else may read that phone."""
+        if report.contact_ok and report.reporter_phone_enc:
+            body = self.catalog.text(report.lang, "sms.feedback", ref=report.ref)
+            dispatch.queue_sms(self.rt, turn.batch, self.rt.vault.decrypt(report.reporter_phone_enc), body, "feedback",
+                      report_id=report.id)
+
+    def _close(self, turn: Turn, parsed: Parsed) -> str:
+        responder, report = self._responder_case(turn, parsed)
+        if report is None:
+            return self.text(turn, "sms.unknown_ref")
+        turn.report_id = report.id
+        dispatch.close(turn.session, report, responder.agency_id, actor=f"responder:{responder.id}")
+        return self.text(turn, "sms.closed", ref=report.ref)
+

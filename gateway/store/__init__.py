@@ -1,0 +1,1 @@
+"""The relational record: reports, the outbox, responders, messages and the audit trail."""

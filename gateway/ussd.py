@@ -1,0 +1,92 @@
+"""One USSD hop, channel-neutral: a UssdHop in, a Reply out.
+
+The state is cached in Redis per session; when a channel sends every input so far (Africa's
+Talking does), the cache is trusted only if it was computed from the same leading inputs, and
+otherwise the inputs are replayed. Only the screen being shown applies its effect, and effects
+are idempotent, so replays and aggregator retries never file a second report."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from flows.engine import Reply, State
+
+from . import community
+from .errors import EffectFailed
+from .reports import NewReport, ReportDesk
+from .sessions import SessionStore, digest
+
+
+@dataclass(frozen=True)
+class UssdHop:
+    channel: str
+    session_id: str
+    phone: Optional[str]
+    inputs: tuple[str, ...]
+    cumulative: bool = True  # inputs holds the whole session, not only the latest answer
+
+
+class UssdService:
+    def __init__(self, runtime, sessions: SessionStore, desk: ReportDesk):
+        self.runtime = runtime
+        self.engine = runtime.content.engine
+        self.flow = runtime.content.flow
+        self.sessions, self.desk = sessions, desk
+
+    def _resume(self, hop: UssdHop) -> tuple[State, tuple[str, ...]]:
+        """The state to continue from, and the inputs still to apply to it."""
+        if hop.cumulative and not hop.inputs:  # a dial: nothing cached can apply, spare the round trip
+            return self.engine.start(), ()
+        cached = self.sessions.load(hop.channel, hop.session_id)
+        if cached and cached.get("v") == self.flow.version:
+            try:
+                state, n = State.from_dict(cached["st"]), cached.get("n", -1)
+                if not hop.cumulative:
+                    return state, hop.inputs
+                if 0 <= n <= len(hop.inputs) and cached.get("d") == digest(hop.inputs[:n]):
+                    return state, hop.inputs[n:]
+            except (KeyError, TypeError, ValueError):  # a state in another shape (another release): replay
+                pass
+        return self.engine.start(), hop.inputs
+
+    def _refused(self, hop: UssdHop) -> bool:
+        """Limits apply when a session starts, never inside one: a report under way completes."""
+        if hop.inputs or hop.phone is None:
+            return False
+        rt = self.runtime
+        who = rt.vault.blind_index(hop.phone)
+        return not rt.limiter.hit(rt.limits["ussd"], who, unless_full=rt.limits["reports"])
+
+    # -- effects: what the screen being shown asks the gateway to make durable ----------------
+
+    def _submit_report(self, hop: UssdHop, state: State) -> dict:
+        return {"ref": self.desk.submit(NewReport(hop.channel, hop.session_id, hop.phone, state.answers, state.lang))}
+
+    def _subscribe_updates(self, hop: UssdHop, state: State) -> dict:
+        code = state.answers["subscribe_region"]
+        community.subscribe(self.runtime, hop.phone, code)
+        return {"region": self.runtime.content.directory.region(code).short}
+
+    def answer(self, hop: UssdHop) -> Reply:
+        if len(hop.inputs) > self.flow.max_inputs:
+            self.sessions.delete(hop.channel, hop.session_id)
+            return Reply(self.engine.catalog.text("id", "session.too_long"), end=True)
+        if self._refused(hop):
+            return Reply(self.engine.catalog.text("id", "session.limited"), end=True)
+        state, todo = self._resume(hop)
+        state = self.engine.run(todo, state)
+        extra = {}
+        screen = self.flow.screens[state.screen]
+        if screen.effect:
+            try:
+                extra = getattr(self, f"_{screen.effect}")(hop, state)
+            except EffectFailed:
+                state = self.engine.goto(state, screen.on_error)
+        reply = self.engine.reply(state, extra)
+        if reply.end:
+            self.sessions.delete(hop.channel, hop.session_id)
+        else:
+            self.sessions.save(hop.channel, hop.session_id,
+                               {"v": self.flow.version, "n": len(hop.inputs), "d": digest(hop.inputs),
+                                "st": state.to_dict()})
+        return reply

@@ -1,0 +1,1 @@
+"""HTTP blueprints: provider callbacks under /at, health under /."""

@@ -1,0 +1,32 @@
+"""Run the outbox's jobs in this process, in order, without RQ: conversation tests then read
+like a log of what the worker would do, and stay fast and deterministic. The real worker
+process is exercised by the end-to-end tests."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from gateway.store.models import Outbox
+from workers import jobs
+from workers.errors import TransientSendError
+
+
+def drain(runtime, monkeypatch, skip=("finish_report",), rounds: int = 20) -> list[tuple[str, int, str]]:
+    """Run every unfinished outbox job (but `skip`) until none is left; returns what ran."""
+    monkeypatch.setattr(jobs, "runtime", lambda: runtime)
+    ran = []
+    for _ in range(rounds):
+        with runtime.db.session() as session:
+            pending = session.execute(select(Outbox.job, Outbox.target_id).where(
+                Outbox.done_at.is_(None), Outbox.job.not_in(skip)).order_by(Outbox.id)).all()
+        progress = False
+        for job, target_id in pending:
+            try:
+                result = getattr(jobs, job)(target_id)
+            except TransientSendError as exc:
+                result = f"retry: {exc}"
+            else:
+                progress = True
+            ran.append((job, target_id, result))
+        if not progress:
+            return ran
+    return ran

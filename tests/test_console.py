@@ -1,0 +1,622 @@
+"""The staff console through Flask's test client: sign-in (argon2, cookie flags, CSRF, lock-out),
+what each role may see, the case page and its actions, the overview's SVG charts, and the
+`staff` commands. Cases are seeded straight into the database (tests/console_seed.py)."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from argon2 import PasswordHasher
+from console_seed import (
+    OKI_REPORTER,
+    OKI_WORDS,
+    OKU_REPORTER,
+    OKU_WORDS,
+    PASSWORD,
+    add_staff,
+    page_token,
+    seed_cases,
+    sign_in,
+)
+from sqlalchemy import select
+
+from gateway import create_app, dispatch, outbox
+from gateway.console import accounts, stats
+from gateway.store.models import Assignment, AuditEvent, Message, Note, Outbox, Report, Responder, Staff
+
+PRODUCTION_HASHER = accounts._hasher
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch):
+    """Still argon2id, with the smallest cost: the production cost (about 0.1 s a hash, on
+    purpose) would make this module several times slower. Tests that need it put it back."""
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def seeded(runtime):
+    return seed_cases(runtime)
+
+
+@pytest.fixture
+def staff(runtime):
+    return {"oki": add_staff(runtime, "oki", "agency_staff", "polres_oki"),
+            "oku": add_staff(runtime, "oku", "agency_staff", "polres_oku"),
+            "coordinator": add_staff(runtime, "coordinator", "coordinator"),
+            "operator": add_staff(runtime, "operator", "operator")}
+
+
+def signed_in(app, login: str):
+    client = app.test_client()
+    response = sign_in(client, login)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def act(client, ref: str, action: str, **form):
+    token = page_token(client, f"/console/cases/{ref}")
+    return client.post(f"/console/cases/{ref}/{action}", data={"csrf_token": token, **form}, follow_redirects=True)
+
+
+def audit_rows(runtime, action: str) -> list[AuditEvent]:
+    with runtime.db.session() as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
+
+
+def report(runtime, ref: str) -> Report:
+    with runtime.db.session() as session:
+        return session.scalar(select(Report).where(Report.ref == ref))
+
+
+# -- sign-in --------------------------------------------------------------------------------------
+
+def test_passwords_are_stored_as_argon2id_hashes(runtime, monkeypatch):
+    monkeypatch.setattr(accounts, "_hasher", PRODUCTION_HASHER)
+    add_staff(runtime, "siti", "coordinator")
+    add_staff(runtime, "rina", "operator")
+    with runtime.db.session() as session:
+        hashes = list(session.scalars(select(Staff.password_hash)))
+    assert all(h.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and PASSWORD not in h for h in hashes)
+    assert len(set(hashes)) == 2  # salted: the same password never gives the same hash
+
+
+def test_a_weaker_hash_is_upgraded_at_the_next_sign_in(runtime, staff, monkeypatch):
+    monkeypatch.setattr(accounts, "_hasher", PRODUCTION_HASHER)
+    assert accounts.sign_in(runtime, "oki", PASSWORD) is not None
+    with runtime.db.session() as session:
+        upgraded = session.scalar(select(Staff.password_hash).where(Staff.login == "oki"))
+    assert upgraded.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert accounts.sign_in(runtime, "oki", PASSWORD) is not None
+
+
+def test_sign_in_opens_the_home_page_of_the_role(app, staff):
+    homes = {"oki": "/console/cases", "coordinator": "/console/overview", "operator": "/console/responders"}
+    for login, home in homes.items():
+        response = sign_in(app.test_client(), login)
+        assert response.status_code == 302 and response.headers["Location"] == home
+
+
+def test_session_cookie_is_http_only_same_site_and_scoped_to_the_console(app, staff):
+    response = sign_in(app.test_client(), "oki")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("tppo_console=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # development runs on plain http://127.0.0.1
+
+
+def test_production_cookie_is_secure_and_pages_demand_https(settings_overrides, seeded, staff):
+    app = create_app({**settings_overrides, "env": "production", "webhook_token": "w" * 32,
+                      "secret_key": "s" * 40})
+    try:
+        client = app.test_client()
+        token_page = client.get("/console/sign-in", base_url="https://console.example")
+        assert "max-age=" in token_page.headers["Strict-Transport-Security"]
+        response = client.post("/console/sign-in", base_url="https://console.example", data={
+            "login": "oki", "password": PASSWORD,
+            "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', token_page.get_data(as_text=True))[1]})
+        assert response.status_code == 302
+        assert "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
+        assert app.secret_key == "s" * 40
+    finally:
+        app.extensions["gateway"].runtime.db.dispose()
+
+
+def test_development_signs_sessions_without_a_key_file(app, settings_overrides):
+    assert not (settings_overrides["var_dir"] / "secret.key").exists()
+    again = create_app(settings_overrides)  # another worker process signs alike
+    try:
+        assert again.secret_key == app.secret_key and len(app.secret_key) == 64
+        assert settings_overrides["data_key"] not in app.secret_key
+    finally:
+        again.extensions["gateway"].runtime.db.dispose()
+
+
+def test_wrong_password_and_unknown_login_get_the_same_answer(app, staff):
+    client = app.test_client()
+    wrong = sign_in(client, "oki", "not the password")
+    unknown = sign_in(client, "nobody", "not the password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.get_data(as_text=True) == unknown.get_data(as_text=True)  # same session, same token
+    assert client.get("/console/cases").status_code == 302  # still signed out
+
+
+def test_account_locks_after_repeated_failures_even_for_the_right_password(app, runtime, staff):
+    client = app.test_client()
+    for _ in range(accounts.MAX_FAILED_ATTEMPTS):
+        assert sign_in(client, "oki", "guess guess guess").status_code == 401
+    refused = sign_in(client, "oki")
+    assert refused.status_code == 401 and "locked" in refused.get_data(as_text=True)
+    listed = app.test_cli_runner().invoke(args=["staff", "list"])
+    assert re.search(r"\toki\t.*locked until \d{4}-\d\d-\d\d \d\d:\d\d UTC", listed.output)
+    # a lock-out ends by itself; the right password then works and the count starts again
+    later = datetime.now(timezone.utc) + timedelta(seconds=accounts.LOCKOUT_SECONDS + 1)
+    assert accounts.sign_in(runtime, "oki", PASSWORD, now=later) is not None
+    with runtime.db.session() as session:
+        oki = session.scalar(select(Staff).where(Staff.login == "oki"))
+        assert oki.failed_attempts == 0 and oki.locked_until is None
+
+
+def test_a_success_resets_the_failure_count(runtime, staff):
+    for _ in range(accounts.MAX_FAILED_ATTEMPTS - 1):
+        assert accounts.sign_in(runtime, "oki", "guess guess guess") is None
+    assert accounts.sign_in(runtime, "oki", PASSWORD) is not None
+    for _ in range(accounts.MAX_FAILED_ATTEMPTS - 1):
+        assert accounts.sign_in(runtime, "oki", "guess guess guess") is None
+    assert accounts.sign_in(runtime, "oki", PASSWORD) is not None
+
+
+def test_pages_ask_for_sign_in_and_come_back_after(app, seeded, staff):
+    client = app.test_client()
+    response = client.get("/console/cases/KQ2MXA")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/console/sign-in?next=")
+    token = page_token(client, "/console/sign-in")
+    back = client.post("/console/sign-in", data={"login": "oki", "password": PASSWORD, "csrf_token": token,
+                                                 "next": "/console/cases/KQ2MXA"})
+    assert back.headers["Location"] == "/console/cases/KQ2MXA"
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/console/", "/at/ussd"])
+def test_next_never_leaves_the_console(app, staff, target):
+    client = app.test_client()
+    token = page_token(client, "/console/sign-in")
+    response = client.post("/console/sign-in", data={"login": "oki", "password": PASSWORD, "csrf_token": token,
+                                                      "next": target})
+    assert response.headers["Location"] == "/console/cases"
+
+
+def test_sign_out_ends_the_session(app, staff):
+    client = signed_in(app, "coordinator")
+    token = page_token(client, "/console/overview")
+    client.post("/console/sign-out", data={"csrf_token": token})
+    assert client.get("/console/overview").status_code == 302
+
+
+def test_a_removed_account_loses_its_open_session_at_once(app, staff):
+    client = signed_in(app, "oki")
+    assert client.get("/console/cases").status_code == 200
+    assert app.test_cli_runner().invoke(args=["staff", "remove", "oki"]).exit_code == 0
+    assert client.get("/console/cases").status_code == 302
+
+
+# -- CSRF ---------------------------------------------------------------------------------------------
+
+def test_sign_in_without_csrf_token_is_refused(app, staff):
+    client = app.test_client()
+    client.get("/console/sign-in")
+    response = client.post("/console/sign-in", data={"login": "oki", "password": PASSWORD})
+    assert response.status_code == 400 and "form expired" in response.get_data(as_text=True)
+    assert client.get("/console/cases").status_code == 302
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+def test_case_actions_without_the_sessions_csrf_token_change_nothing(app, runtime, seeded, staff, token):
+    client = signed_in(app, "oki")
+    form = {"note": "ditelepon"} if token is None else {"note": "ditelepon", "csrf_token": token}
+    for action in ("acknowledge", "note", "close"):
+        assert client.post(f"/console/cases/{seeded.oki_ref}/{action}", data=form).status_code == 400
+    assert report(runtime, seeded.oki_ref).status == "routed"
+    assert not audit_rows(runtime, "acknowledged") and not audit_rows(runtime, "noted")
+
+
+def test_another_sessions_token_is_refused(app, runtime, seeded, staff):
+    mine, theirs = signed_in(app, "oki"), signed_in(app, "coordinator")
+    their_token = page_token(theirs, "/console/cases")
+    response = mine.post(f"/console/cases/{seeded.oki_ref}/acknowledge", data={"csrf_token": their_token})
+    assert response.status_code == 400 and report(runtime, seeded.oki_ref).acknowledged_at is None
+
+
+def test_the_token_changes_at_sign_in(app, staff):
+    client = app.test_client()
+    before = page_token(client, "/console/sign-in")
+    client.post("/console/sign-in", data={"login": "oki", "password": PASSWORD, "csrf_token": before})
+    assert page_token(client, "/console/cases") != before
+
+
+# -- who sees what ----------------------------------------------------------------------------------
+
+def test_agency_staff_list_only_their_agencys_cases(app, seeded, staff):
+    oki = signed_in(app, "oki").get("/console/cases?status=").get_data(as_text=True)
+    assert seeded.oki_ref in oki and seeded.oku_ref not in oki
+    oku = signed_in(app, "oku").get("/console/cases").get_data(as_text=True)
+    assert seeded.oku_ref in oku and seeded.oki_ref not in oku
+
+
+def test_another_agencys_case_cannot_be_reached_by_editing_the_url(app, runtime, seeded, staff):
+    client = signed_in(app, "oki")
+    page = client.get(f"/console/cases/{seeded.oku_ref}")
+    assert page.status_code == 404 and OKU_WORDS not in page.get_data(as_text=True)
+    token = page_token(client, "/console/cases")
+    for action in ("acknowledge", "note", "close", "reroute"):
+        response = client.post(f"/console/cases/{seeded.oku_ref}/{action}",
+                               data={"csrf_token": token, "note": "x", "agency": "polres_oki"})
+        assert response.status_code == 404
+    assert report(runtime, seeded.oku_ref).status == "routed"
+    assert not [e for e in audit_rows(runtime, "viewed") if e.report_id == report(runtime, seeded.oku_ref).id]
+    assert client.get("/console/cases/NOSUCH").status_code == 404  # the same answer as for a case that exists
+
+
+def test_coordinator_sees_every_case(app, seeded, staff):
+    client = signed_in(app, "coordinator")
+    listing = client.get("/console/cases").get_data(as_text=True)
+    assert seeded.oki_ref in listing and seeded.oku_ref in listing
+    assert OKU_WORDS in client.get(f"/console/cases/{seeded.oku_ref}").get_data(as_text=True)
+
+
+def test_operator_sees_no_report_content(app, runtime, seeded, staff):
+    client = signed_in(app, "operator")
+    for path in ("/console/cases", f"/console/cases/{seeded.oki_ref}", "/console/overview"):
+        assert client.get(path).status_code == 404, path
+    for path in ("/console/responders", "/console/service"):
+        page = client.get(path)
+        body = page.get_data(as_text=True)
+        assert page.status_code == 200 and "Adik saya" not in body and "Baturaja, Bu Siti" not in body
+        assert OKI_REPORTER not in body and seeded.oki_ref not in body
+    assert not audit_rows(runtime, "viewed")
+
+
+def test_agency_staff_reach_neither_overview_nor_roster(app, staff):
+    client = signed_in(app, "oki")
+    for path in ("/console/overview", "/console/responders", "/console/service"):
+        assert client.get(path).status_code == 404, path
+
+
+# -- the case page ----------------------------------------------------------------------------------
+
+def test_case_page_shows_the_decrypted_report_its_alerts_and_timeline(app, seeded, staff):
+    page = signed_in(app, "oki").get(f"/console/cases/{seeded.oki_ref}")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert OKI_WORDS in body and OKI_REPORTER in body and "someone in danger" in body
+    assert "Piket PPA OKI" in body and "delivered" in body and "Success" in body  # the alert's delivery state
+    assert "Ogan Komering Ilir" in body
+    assert page.headers["Cache-Control"] == "no-store" and "script-src" not in page.headers["Content-Security-Policy"]
+    assert "<script" not in body
+
+
+def test_the_number_of_a_reporter_who_refused_contact_is_never_shown(app, seeded, staff):
+    body = signed_in(app, "oku").get(f"/console/cases/{seeded.oku_ref}").get_data(as_text=True)
+    assert OKU_WORDS in body and OKU_REPORTER not in body and "asked not to be contacted" in body
+
+
+def test_every_view_of_a_report_is_in_the_audit_trail(app, runtime, seeded, staff):
+    signed_in(app, "oki").get(f"/console/cases/{seeded.oki_ref}")
+    coordinator = signed_in(app, "coordinator")
+    coordinator.get(f"/console/cases/{seeded.oki_ref}")
+    views = audit_rows(runtime, "viewed")
+    oki_id = report(runtime, seeded.oki_ref).id
+    assert [(v.actor, v.report_id) for v in views] == [(f"staff:{staff['oki'].id}", oki_id),
+                                                      (f"staff:{staff['coordinator'].id}", oki_id)]
+    page = coordinator.get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True)
+    seen_by = page.split("Seen by", 1)[1]
+    assert "Oki (console)" in seen_by and "Coordinator (console)" in seen_by
+
+
+def test_listing_cases_shows_no_report_content(app, runtime, seeded, staff):
+    body = signed_in(app, "coordinator").get("/console/cases").get_data(as_text=True)
+    assert OKI_WORDS not in body and OKI_REPORTER not in body  # the list is not a view of content
+    assert not audit_rows(runtime, "viewed")
+
+
+def test_acknowledging_stops_the_escalation_and_appears_in_the_timeline(app, runtime, seeded, staff):
+    client = signed_in(app, "oki")
+    page = act(client, seeded.oki_ref, "acknowledge")
+    body = page.get_data(as_text=True)
+    assert "Acknowledged. The escalation for your agency is stopped." in body
+    timeline = body.split('id="timeline"', 1)[1]
+    assert re.search(r"<strong>acknowledged</strong> · Oki \(console\)", timeline)
+    assert "Acknowledge for Polres OKI" not in body  # done: the button is gone
+    acked = report(runtime, seeded.oki_ref)
+    assert acked.status == "acknowledged" and acked.acknowledged_at is not None
+    with runtime.db.session() as session:
+        assignment = session.scalar(select(Assignment).where(Assignment.report_id == acked.id))
+        feedback = session.scalar(select(Message).where(Message.report_id == acked.id,
+                                                        Message.purpose == "feedback"))
+        queued = session.scalar(select(Outbox).where(Outbox.job == "send_sms", Outbox.target_id == feedback.id))
+    assert assignment.state == "acknowledged" and assignment.acknowledged_at is not None
+    assert runtime.vault.decrypt(feedback.to_enc) == OKI_REPORTER and queued is not None
+    again = act(client, seeded.oki_ref, "acknowledge").get_data(as_text=True)
+    assert "the case had already been acknowledged" in again
+    assert len(audit_rows(runtime, "acknowledged")) == 1
+
+
+def test_only_agency_staff_acknowledge(app, runtime, seeded, staff):
+    body = act(signed_in(app, "coordinator"), seeded.oki_ref, "acknowledge").get_data(as_text=True)
+    assert "Only an agency&#39;s own staff acknowledge its cases." in body
+    assert report(runtime, seeded.oki_ref).acknowledged_at is None
+
+
+def test_a_note_is_kept_encrypted_and_shown_in_the_timeline(app, runtime, seeded, staff):
+    client = signed_in(app, "oki")
+    body = act(client, seeded.oki_ref, "note", note="Pelapor ditelepon, akan datang ke Polres").get_data(as_text=True)
+    timeline = body.split('id="timeline"')[1]
+    assert "Note added." in body and "Pelapor ditelepon, akan datang ke Polres" in timeline
+    assert "<strong>note</strong>" in timeline and "<strong>noted</strong>" not in timeline  # shown once
+    with runtime.db.session() as session:
+        stored = session.scalar(select(Note))
+    assert "Pelapor" not in stored.body_enc
+    assert runtime.vault.decrypt(stored.body_enc) == "Pelapor ditelepon, akan datang ke Polres"
+    assert [e.detail for e in audit_rows(runtime, "noted")] == [""]  # the words stay in the note
+
+
+@pytest.mark.parametrize("note, answer", [("   ", "The note is empty."), ("x" * 2001, "at most 2000 characters")])
+def test_bad_notes_are_refused_with_a_reason(app, runtime, seeded, staff, note, answer):
+    page = act(signed_in(app, "oki"), seeded.oki_ref, "note", note=note)
+    assert page.status_code == 200 and answer in page.get_data(as_text=True)
+    assert not audit_rows(runtime, "noted")
+
+
+def test_closing_a_case(app, runtime, seeded, staff):
+    client = signed_in(app, "oki")
+    assert "Case closed." in act(client, seeded.oki_ref, "close").get_data(as_text=True)
+    closed = report(runtime, seeded.oki_ref)
+    assert closed.status == "closed" and closed.closed_at is not None
+    assert [e.actor for e in audit_rows(runtime, "closed")] == [f"staff:{staff['oki'].id}"]
+    with runtime.db.session() as session:
+        assignment = session.scalar(select(Assignment).where(Assignment.report_id == closed.id))
+        session.add(Outbox(job="check_ack", target_id=assignment.id))  # the deadline has come
+        session.flush()
+        assert dispatch.check(runtime, outbox.Batch(session), assignment.id) == "no escalation: closed"
+    token = page_token(client, f"/console/cases/{seeded.oki_ref}")
+    again = client.post(f"/console/cases/{seeded.oki_ref}/close", data={"csrf_token": token}, follow_redirects=True)
+    assert "already closed" in again.get_data(as_text=True)
+
+
+def test_rerouting_alerts_the_other_agency_and_shows_it_the_case(app, runtime, seeded, staff):
+    coordinator = signed_in(app, "coordinator")
+    body = act(coordinator, seeded.oki_ref, "reroute", agency="polres_oku").get_data(as_text=True)
+    assert "Re-routed: Polres OKU is alerted." in body
+    oki_id = report(runtime, seeded.oki_ref).id
+    with runtime.db.session() as session:
+        agencies = set(session.scalars(select(Assignment.agency_id).where(Assignment.report_id == oki_id)))
+        alerted = list(session.execute(select(Responder.agency_id, Message.state).join(
+            Responder, Responder.id == Message.responder_id).where(Message.report_id == oki_id,
+                                                                   Message.purpose == "alert")))
+        checks = session.scalars(select(Outbox.job).where(Outbox.job == "check_ack")).all()
+    assert agencies == {"polres_oki", "polres_oku"}
+    assert ("polres_oku", "queued") in alerted and len(checks) == 1  # one deadline check for the new assignment
+    assert [e.detail for e in audit_rows(runtime, "rerouted")] == ["to polres_oku"]
+    oku_page = signed_in(app, "oku").get(f"/console/cases/{seeded.oki_ref}")
+    assert oku_page.status_code == 200 and OKI_WORDS in oku_page.get_data(as_text=True)
+    again = act(coordinator, seeded.oki_ref, "reroute", agency="polres_oku").get_data(as_text=True)
+    assert "already has this case" in again
+
+
+@pytest.mark.parametrize("agency", ["", "polres_mars"])
+def test_rerouting_to_an_unknown_agency_is_refused(app, runtime, seeded, staff, agency):
+    body = act(signed_in(app, "coordinator"), seeded.oki_ref, "reroute", agency=agency).get_data(as_text=True)
+    assert "Choose an agency from the list." in body and not audit_rows(runtime, "rerouted")
+
+
+def test_an_unknown_action_is_not_found(app, seeded, staff):
+    client = signed_in(app, "oki")
+    token = page_token(client, "/console/cases")
+    assert client.post(f"/console/cases/{seeded.oki_ref}/delete", data={"csrf_token": token}).status_code == 404
+
+
+# -- the case list ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("query, expected", [
+    ("", {"KQ2MXA", "ZT7PWB"}),
+    ("region=16.02", {"KQ2MXA"}),
+    ("region=16.01", {"ZT7PWB"}),
+    ("urgent=yes", {"KQ2MXA"}),
+    ("urgent=no", {"ZT7PWB"}),
+    ("age=24h", {"KQ2MXA"}),
+    ("age=over7d", {"ZT7PWB"}),
+    ("status=open", {"KQ2MXA", "ZT7PWB"}),
+    ("status=closed", set()),
+    ("category=job_fraud", {"KQ2MXA", "ZT7PWB"}),
+    ("category=bride", set()),
+    ("status=routed&category=job_fraud&region=16.01", {"ZT7PWB"}),
+    ("region=99.99&status=nonsense&age=forever&page=x", {"KQ2MXA", "ZT7PWB"}),  # stale or odd values are ignored
+    ("page=99999999999999999999999", set()),  # beyond any list, but no error
+])
+def test_case_list_filters(app, seeded, staff, query, expected):
+    page = signed_in(app, "coordinator").get(f"/console/cases?{query}")
+    assert page.status_code == 200
+    assert set(re.findall(r'/console/cases/([A-Z0-9]{6})"', page.get_data(as_text=True))) == expected
+
+
+def test_case_list_pages(app, runtime, seeded, staff, monkeypatch):
+    from gateway.console import cases
+
+    monkeypatch.setattr(cases, "PAGE_SIZE", 1)
+    client = signed_in(app, "coordinator")
+    first = client.get("/console/cases").get_data(as_text=True)
+    assert "KQ2MXA" in first and "ZT7PWB" not in first and "older" in first
+    second = client.get("/console/cases?page=2").get_data(as_text=True)
+    assert "ZT7PWB" in second and "KQ2MXA" not in second and "newer" in second
+
+
+# -- overview and service ---------------------------------------------------------------------------
+
+def test_overview_draws_charts_as_inline_svg(app, runtime, seeded, staff):
+    act(signed_in(app, "oki"), seeded.oki_ref, "acknowledge")
+    page = signed_in(app, "coordinator").get("/console/overview?days=30")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and body.count("<svg") == 3
+    assert ">OKI</text>" in body and "Reports per category" in body
+    assert "<script" not in body and not re.search(r'(src|href)="(https?:)?//', body)  # nothing from elsewhere
+    assert "1</a></b>open, unacknowledged" in body.replace("\n", "")
+    assert OKI_WORDS not in body
+
+
+def test_overview_with_no_reports_says_so(app, staff):
+    body = signed_in(app, "coordinator").get("/console/overview?days=7").get_data(as_text=True)
+    assert "nothing yet" in body and "Reports per day" in body
+
+
+def test_overview_figures(runtime, seeded):
+    now = datetime.now(timezone.utc)
+    with runtime.db.session() as session:
+        oki = session.scalar(select(Report).where(Report.ref == seeded.oki_ref))
+        oki.acknowledged_at, oki.status = oki.created_at + timedelta(minutes=12), "acknowledged"
+        failed = session.scalar(select(Message).where(Message.report_id == oki.id))
+        failed.state = "failed"
+    with runtime.db.session() as session:
+        week, month = stats.overview(session, 7, now=now), stats.overview(session, 30, now=now)
+    assert week.total == 1 and week.by_region == [("16.02", 1)]  # the OKU case is ten days old
+    assert month.total == 2 and sorted(month.by_region) == [("16.01", 1), ("16.02", 1)]
+    assert month.by_category == [("job_fraud", 2)]
+    assert len(month.by_day) == 30 and sum(n for _, n in month.by_day) == 2
+    assert month.ack_median_minutes == month.ack_p90_minutes == pytest.approx(12) and month.acknowledged == 1
+    assert month.open_unacknowledged == 1  # the OKU case
+    assert (month.alerts_failed, month.alerts_finished, month.failure_rate) == (1, 2, 0.5)
+
+
+def test_reports_are_counted_on_their_day_in_wib(runtime):
+    now = datetime(2026, 11, 29, 3, 0, tzinfo=timezone.utc)  # 10:00 WIB
+    with runtime.db.session() as session:
+        session.add(Report(ref="WIB2AM", channel="sms", status="received", lang="id", category="other",
+                           victim="woman", region_code="16.02", urgent=False, contact_ok=False,
+                           created_at=datetime(2026, 11, 28, 18, 0, tzinfo=timezone.utc)))  # 01:00 WIB on the 29th
+    with runtime.db.session() as session:
+        figures = stats.overview(session, 7, now=now)
+    assert figures.by_day[-1] == (date(2026, 11, 29), 1) and sum(n for _, n in figures.by_day) == 1
+
+
+def test_percentile_is_an_observed_value():
+    assert stats.percentile([], 50) is None
+    assert stats.percentile([5.0], 90) == 5.0
+    assert stats.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert stats.percentile(list(map(float, range(1, 11))), 90) == 9.0
+
+
+def test_service_page_shows_the_queue_and_work_owed(app, runtime, seeded, staff):
+    with runtime.db.session() as session:
+        session.add(Outbox(job="route_report", target_id=report(runtime, seeded.oki_ref).id,
+                           created_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+    body = signed_in(app, "operator").get("/console/service").get_data(as_text=True)
+    assert "jobs queued" in body and "route_report" in body
+
+
+# -- operator: duty numbers ---------------------------------------------------------------------------
+
+def test_operator_adds_and_deactivates_a_duty_number(app, runtime, staff):
+    client = signed_in(app, "operator")
+    token = page_token(client, "/console/responders")
+    added = client.post("/console/responders", data={"csrf_token": token, "agency": "polres_oki",
+                                                     "name": "Piket malam", "phone": "0812 9999 0000"},
+                        follow_redirects=True)
+    assert "added to Polres OKI." in added.get_data(as_text=True)
+    with runtime.db.session() as session:
+        responder = session.scalar(select(Responder).where(Responder.name == "Piket malam"))
+    assert responder.phone == "+6281299990000" and responder.active
+    bad = client.post("/console/responders", data={"csrf_token": token, "agency": "polres_oki", "name": "X",
+                                                   "phone": "12345"}, follow_redirects=True)
+    assert bad.status_code == 200 and "not a valid phone number" in bad.get_data(as_text=True)
+    client.post(f"/console/responders/{responder.id}/deactivate", data={"csrf_token": token})
+    with runtime.db.session() as session:
+        assert session.get(Responder, responder.id).active is False
+    assert [e.actor for e in audit_rows(runtime, "responder_added")] == [f"staff:{staff['operator'].id}"]
+    assert len(audit_rows(runtime, "responder_removed")) == 1
+    assert client.post("/console/responders/9999/deactivate", data={"csrf_token": token}).status_code == 404
+
+
+# -- `flask --app gateway staff` ----------------------------------------------------------------------
+
+def test_staff_add_list_remove(runner):
+    added = runner.invoke(args=["staff", "add", "--login", "siti", "--name", "Siti", "--role", "agency_staff",
+                                "--agency", "polres_oki"], env={"STAFF_PASSWORD": "a long enough password"})
+    assert added.exit_code == 0, added.output
+    assert re.match(r"staff \d+ \(siti, agency_staff\) added", added.output)
+    assert "a long enough password" not in added.output
+    listed = runner.invoke(args=["staff", "list"])
+    assert re.search(r"^\d+\tsiti\tagency_staff\tpolres_oki\tSiti$", listed.output, re.M)
+    assert runner.invoke(args=["staff", "remove", "siti"]).exit_code == 0
+    assert "siti" not in runner.invoke(args=["staff", "list"]).output
+    assert runner.invoke(args=["staff", "remove", "siti"]).exit_code != 0
+
+
+def test_staff_add_prompts_for_the_password_twice(runner):
+    added = runner.invoke(args=["staff", "add", "--login", "rina", "--name", "Rina", "--role", "coordinator"],
+                          input="a long enough password\na long enough password\n")
+    assert added.exit_code == 0, added.output
+
+
+@pytest.mark.parametrize("args, password, message", [
+    (["--role", "agency_staff"], "a long enough password", "agency staff need --agency"),
+    (["--role", "coordinator", "--agency", "polres_oki"], "a long enough password", "only agency staff have one"),
+    (["--role", "agency_staff", "--agency", "polres_mars"], "a long enough password", "unknown agency"),
+    (["--role", "operator"], "short", "at least 10 characters"),
+])
+def test_staff_add_refuses_bad_input(runner, args, password, message):
+    result = runner.invoke(args=["staff", "add", "--login", "x", "--name", "X", *args],
+                           env={"STAFF_PASSWORD": password})
+    assert result.exit_code != 0 and message in result.output
+
+
+def test_a_login_is_never_reused(runner, staff):
+    result = runner.invoke(args=["staff", "add", "--login", "oki", "--name", "Other", "--role", "operator"],
+                           env={"STAFF_PASSWORD": "a long enough password"})
+    assert result.exit_code != 0 and "is taken" in result.output
+
+
+# -- community reach (operator) -------------------------------------------------------------------
+
+def community_post(client, path: str, **form):
+    return client.post(path, data={"csrf_token": page_token(client, "/console/community"), **form},
+                       follow_redirects=True)
+
+
+def test_operator_registers_and_removes_volunteers_who_stay_masked(app, runtime, staff):
+    from gateway import community
+
+    client = signed_in(app, "operator")
+    added = community_post(client, "/console/community/volunteers", name="Bu Ani", region="16.02",
+                           phone="0812 5555 4444")
+    page = added.get_data(as_text=True)
+    assert "Volunteer 1 added." in page and "Bu Ani" in page and "+62 812-****-4444" in page
+    assert "81255554444" not in page.replace(" ", "").replace("-", "")
+    assert [v.region_code for v in community.volunteers(runtime)] == ["16.02"]
+    refused = community_post(client, "/console/community/volunteers", name="X", region="16.02", phone="12")
+    assert "not a valid phone number" in refused.get_data(as_text=True)
+
+    removed = community_post(client, "/console/community/volunteers/1/remove")
+    assert "Volunteer 1 removed" in removed.get_data(as_text=True) and community.volunteers(runtime) == []
+    assert community_post(client, "/console/community/volunteers/1/remove").status_code == 404
+    assert [r.actor for r in audit_rows(runtime, "volunteer_added")] == [staff["operator"].actor]
+    assert len(audit_rows(runtime, "volunteer_removed")) == 1
+
+
+def test_operator_schedules_a_broadcast_read_as_wib(app, runtime, staff):
+    client = signed_in(app, "operator")
+    page = community_post(client, "/console/community/broadcasts", region="16.02", body="Waspada calo PMI ilegal.",
+                          send_at="2030-01-01T08:00").get_data(as_text=True)
+    assert "Broadcast 1 scheduled." in page and "01 Jan 2030 08:00 WIB" in page
+    with runtime.db.session() as session:
+        row = session.scalar(select(Outbox).where(Outbox.job == "send_broadcast"))
+        assert row.not_before.replace(tzinfo=timezone.utc) == datetime(2030, 1, 1, 1, 0, tzinfo=timezone.utc)
+    too_long = community_post(client, "/console/community/broadcasts", region="16.02", body="x" * 161)
+    assert "one GSM-7 SMS" in too_long.get_data(as_text=True)
+    bad_time = community_post(client, "/console/community/broadcasts", region="16.02", body="Waspada",
+                              send_at="besok pagi")
+    assert "Send time" in bad_time.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("login", ["oki", "coordinator"])
+def test_only_operators_manage_the_community(app, staff, login):
+    client = signed_in(app, login)
+    assert client.get("/console/community").status_code in (403, 404)

@@ -1,0 +1,204 @@
+"""The staff console in a real browser: headless Debian `chromium` driven by Playwright, against
+the app served over real HTTP. Each role signs in through the form, sees what it may and no
+more; agency staff acknowledge a case with its button and find it in the timeline, and cannot
+reach another agency's case by editing the URL. Screenshots of the case list and the overview
+are kept in test-artifacts/console/ (ignored by git; CI keeps them as artifacts).
+
+`make test` installs chromium when it is missing; without it this module is skipped."""
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from console_seed import OKI_REPORTER, OKI_WORDS, OKU_REPORTER, OKU_WORDS, PASSWORD, add_staff, seed_cases
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from gateway.console import accounts
+
+CHROMIUM = shutil.which("chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
+PHONE = {"width": 360, "height": 740}  # a cheap Android phone's screen, in CSS pixels
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (`make test` installs "
+                                                          "it: apt-get install chromium)")
+
+
+class QuietHandler(WSGIRequestHandler):
+    """The served app logs its own requests; werkzeug's access lines would only add noise."""
+
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch):
+    """Still argon2id, at the smallest cost, as in test_console.py: sign-in four times over at the
+    production cost would be most of this module's time."""
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def base_url(app, runtime):
+    """The test app (its fixtures' database and Redis), seeded, on a free port of 127.0.0.1."""
+    seed_cases(runtime)
+    add_staff(runtime, "oki", "agency_staff", "polres_oki")
+    add_staff(runtime, "oku", "agency_staff", "polres_oku")
+    add_staff(runtime, "coordinator", "coordinator")
+    add_staff(runtime, "operator", "operator")
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="console-http", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+@pytest.fixture
+def open_as(browser, base_url):
+    """open_as(login) -> a page of a fresh browser (own cookies) signed in through the form."""
+    contexts = []
+
+    def open_as(login: str, viewport: dict | None = None):
+        context = browser.new_context(base_url=base_url, viewport=viewport or {"width": 1280, "height": 800})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/console/sign-in")
+        page.get_by_label("Login").fill(login)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        assert "/console/sign-in" not in page.url, page.content()
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+def listed_refs(page) -> set[str]:
+    hrefs = page.locator("table a[href^='/console/cases/']").evaluate_all("links => links.map(a => a.pathname)")
+    return {href.rsplit("/", 1)[1] for href in hrefs}
+
+
+def nav(page) -> list[str]:
+    return page.locator("header nav a").all_inner_texts()
+
+
+def test_agency_staff_see_only_their_agencys_cases(open_as):
+    page = open_as("oki")
+    assert page.url.endswith("/console/cases")
+    assert page.get_by_role("heading", level=1).inner_text() == "Cases for Polres OKI"
+    assert listed_refs(page) == {"KQ2MXA"}
+    assert nav(page) == ["Cases"]
+    assert screenshot(page, "cases-agency-staff.png").stat().st_size > 0
+
+    page.get_by_role("link", name="KQ2MXA").click()
+    assert page.locator(".details").first.inner_text() == OKI_WORDS
+    assert OKI_REPORTER in page.inner_text("main")
+
+    other = open_as("oku")
+    assert listed_refs(other) == {"ZT7PWB"}
+
+
+def test_another_agencys_case_cannot_be_reached_by_editing_the_url(open_as):
+    page = open_as("oki")
+    page.get_by_role("link", name="KQ2MXA").click()
+    edited = page.url.replace("KQ2MXA", "ZT7PWB")
+    response = page.goto(edited)
+    assert response.status == 404
+    assert page.get_by_role("heading", level=1).inner_text() == "Not Found"
+    assert OKU_WORDS not in page.content() and "ZT7PWB" not in page.inner_text("main")
+    unknown = page.goto(edited.replace("ZT7PWB", "NOSUCH"))
+    assert unknown.status == 404 and page.get_by_role("heading", level=1).inner_text() == "Not Found"
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")  # the session's own
+    for action in ("acknowledge", "close"):  # nor act on it with a valid form: the same answer
+        assert page.request.post(f"{edited}/{action}", form={"csrf_token": token}).status == 404
+    page.goto("/console/cases?status=")
+    assert listed_refs(page) == {"KQ2MXA"}
+
+
+def test_acknowledging_a_case_shows_in_its_timeline(open_as):
+    page = open_as("oki")
+    page.get_by_role("link", name="KQ2MXA").click()
+    assert page.locator("h1 .badge").inner_text() == "routed"
+    page.get_by_role("button", name="Acknowledge for Polres OKI").click()
+    page.wait_for_load_state()
+
+    assert "Acknowledged. The escalation for your agency is stopped." in page.get_by_role("status").inner_text()
+    assert page.locator("h1 .badge").inner_text() == "acknowledged"
+    entry = page.locator("#timeline li", has_text="acknowledged")
+    assert entry.count() == 1 and "Oki (console)" in entry.inner_text()
+    assert page.get_by_role("button", name="Acknowledge for Polres OKI").count() == 0  # done: the button is gone
+    screenshot(page, "case-acknowledged.png")
+
+    page.get_by_role("link", name="Cases").click()
+    assert page.locator("tr", has_text="KQ2MXA").locator(".badge").inner_text() == "acknowledged"
+
+
+def test_coordinator_sees_every_case_and_the_overview_charts(open_as):
+    page = open_as("coordinator")
+    assert page.url.endswith("/console/overview")
+    assert nav(page) == ["Cases", "Overview", "Service"]
+    assert page.locator("main svg").count() == 3
+    for chart in page.locator("main svg").all():
+        box = chart.bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 20  # drawn, not an empty element
+    assert "\nOKI\n" in page.inner_text("main") and OKI_WORDS not in page.content()
+    screenshot(page, "overview.png")
+
+    page.get_by_role("link", name="Cases").click()
+    assert listed_refs(page) == {"KQ2MXA", "ZT7PWB"}
+    assert OKI_WORDS not in page.content() and OKU_WORDS not in page.content()  # a list is not a view of content
+    screenshot(page, "cases-coordinator.png")
+
+    page.get_by_role("link", name="ZT7PWB").click()
+    assert page.locator(".details").first.inner_text() == OKU_WORDS
+    assert OKU_REPORTER not in page.content()  # this reporter asked not to be contacted
+    assert page.get_by_role("button", name=re.compile("^Acknowledge")).count() == 0  # only the agency acknowledges
+
+
+def test_operator_sees_no_report_content(open_as):
+    page = open_as("operator")
+    assert page.url.endswith("/console/responders")
+    assert nav(page) == ["Responders", "Community", "Service"]
+    for path in ("/console/responders", "/console/community", "/console/service"):
+        assert page.goto(path).status == 200
+        text = page.content()
+        assert OKI_WORDS not in text and OKU_WORDS not in text and "KQ2MXA" not in text and "ZT7PWB" not in text
+        assert OKI_REPORTER not in text
+    for path in ("/console/cases", "/console/cases/KQ2MXA", "/console/overview"):
+        response = page.goto(path)
+        assert response.status == 404 and OKI_WORDS not in page.content(), path
+
+
+def test_the_case_list_fits_a_phone_screen(open_as):
+    page = open_as("coordinator", viewport=PHONE)
+    page.goto("/console/cases")
+    assert listed_refs(page) == {"KQ2MXA", "ZT7PWB"}
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the case list scrolls sideways by {overflow}px on a {PHONE['width']}px screen"
+    screenshot(page, "cases-phone.png")

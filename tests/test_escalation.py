@@ -1,0 +1,208 @@
+"""Acknowledgement deadlines and escalation, with the jobs run inline (the deadline check is
+called when the test says the time has come) and a race between TERIMA and the check run on
+real concurrent transactions, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from inline_jobs import drain
+from sqlalchemy import select
+
+from gateway import create_app, dispatch, outbox, roster
+from gateway.store.models import Assignment, AuditEvent, Message, Outbox, Report, Responder
+from workers import jobs
+
+REPORTER = "+6281298765432"
+OKI, POLDA = "+6281277776666", "+6281277770000"
+# job fraud, woman, OKI (item 2), someone in danger, may contact me, send
+URGENT_REPORT = ["1", "1", "1", "2", "1", "1", "1"]
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def esc_app(settings_overrides, database_url, fake_at):
+    app = create_app({**settings_overrides, "database_url": database_url, "at_username": "sandbox",
+                      "at_api_key": fake_at.api_key, "at_api_url": fake_at.base_url})
+    yield app
+    app.extensions["gateway"].runtime.db.dispose()
+
+
+@pytest.fixture
+def rt(esc_app):
+    runtime = esc_app.extensions["gateway"].runtime
+    roster.add(runtime, "polres_oki", "Piket PPA OKI", OKI)
+    roster.add(runtime, "polda_ppa_ppo", "Piket Polda", POLDA)
+    return runtime
+
+
+def dial_report(esc_app, keys=URGENT_REPORT) -> str:
+    from phone import Phone, flask_transport
+
+    screens = Phone(flask_transport(esc_app.test_client()), number=REPORTER).run(keys)
+    return screens[-1].split("Kode: ")[1][:6]
+
+
+def text(esc_app, sender: str, body: str) -> None:
+    esc_app.test_client().post("/at/sms", data={"from": sender, "id": f"ATSMS_ESC_{next(_ids)}", "text": body})
+
+
+def settle(rt, monkeypatch):
+    """Run everything due now; deadline checks only when a test says their time has come."""
+    return drain(rt, monkeypatch, skip=("finish_report", "check_ack"))
+
+
+def assignments(rt) -> dict[str, str]:
+    with rt.db.session() as session:
+        return dict(session.execute(select(Assignment.agency_id, Assignment.state).order_by(Assignment.id)).all())
+
+
+def actions(rt) -> list[str]:
+    with rt.db.session() as session:
+        return list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+def check_id(rt, agency_id: str) -> int:
+    with rt.db.session() as session:
+        return session.scalar(select(Assignment.id).where(Assignment.agency_id == agency_id))
+
+
+def to(fake_at, number):
+    return [m["message"] for m in fake_at.messages if m["to"] == number]
+
+
+def test_alert_carries_a_deadline_from_the_directory(esc_app, rt, monkeypatch):
+    before = datetime.now(timezone.utc)
+    dial_report(esc_app)
+    settle(rt, monkeypatch)
+    assert assignments(rt) == {"polres_oki": "waiting"}
+    with rt.db.session() as session:
+        deadline = session.scalar(select(Assignment.deadline_at))
+        scheduled = session.scalar(select(Outbox.not_before).where(Outbox.job == "check_ack"))
+    deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=timezone.utc)
+    assert timedelta(minutes=14) < deadline - before < timedelta(minutes=16)  # urgent: 15 minutes
+    assert scheduled is not None
+
+
+def test_no_acknowledgement_escalates_once_then_stops_at_the_top(esc_app, rt, fake_at, monkeypatch):
+    ref = dial_report(esc_app)
+    settle(rt, monkeypatch)
+    assert len(to(fake_at, OKI)) == 1 and to(fake_at, POLDA) == []
+
+    oki = check_id(rt, "polres_oki")
+    assert jobs.check_ack(oki) == "escalated to polda_ppa_ppo"
+    assert jobs.check_ack(oki) == "already checked"  # the same check again changes nothing
+    settle(rt, monkeypatch)
+    assert assignments(rt) == {"polres_oki": "escalated", "polda_ppa_ppo": "waiting"}
+    assert len(to(fake_at, POLDA)) == 1 and to(fake_at, POLDA)[0].startswith(f"TPPO {ref}")
+
+    assert jobs.check_ack(check_id(rt, "polda_ppa_ppo")) == "unanswered at the top"
+    assert assignments(rt)["polda_ppa_ppo"] == "unanswered"
+    assert actions(rt).count("escalated") == 1 and actions(rt).count("unanswered") == 1
+
+
+def test_acknowledgement_in_time_stops_the_escalation(esc_app, rt, fake_at, monkeypatch):
+    ref = dial_report(esc_app)
+    settle(rt, monkeypatch)
+    text(esc_app, OKI, f"TERIMA {ref}")
+    settle(rt, monkeypatch)
+    assert jobs.check_ack(check_id(rt, "polres_oki")) == "no escalation: acknowledged"
+    settle(rt, monkeypatch)
+    assert to(fake_at, POLDA) == [] and "escalated" not in actions(rt)
+    # the reporter agreed to be contacted: one neutral SMS, nothing that says "trafficking"
+    assert to(fake_at, REPORTER) == [f"Kode {ref}: sudah diterima petugas. Terima kasih."]
+
+
+def test_a_case_closed_by_sms_does_not_escalate(esc_app, rt, fake_at, monkeypatch):
+    ref = dial_report(esc_app)
+    settle(rt, monkeypatch)
+    text(esc_app, OKI, f"SELESAI {ref}")
+    settle(rt, monkeypatch)
+    assert jobs.check_ack(check_id(rt, "polres_oki")) == "no escalation: closed"
+    settle(rt, monkeypatch)
+    assert to(fake_at, POLDA) == [] and actions(rt).count("closed") == 1
+    text(esc_app, OKI, f"SELESAI {ref}")  # again: nothing more happens
+    settle(rt, monkeypatch)
+    assert actions(rt).count("closed") == 1
+
+
+def test_no_feedback_without_consent(esc_app, rt, fake_at, monkeypatch):
+    ref = dial_report(esc_app, ["1", "1", "1", "2", "1", "2", "1"])  # may contact me: no
+    settle(rt, monkeypatch)
+    text(esc_app, OKI, f"TERIMA {ref}")
+    settle(rt, monkeypatch)
+    with rt.db.session() as session:
+        assert session.scalar(select(Report.status)) == "acknowledged"
+    assert to(fake_at, REPORTER) == []
+
+
+def test_late_acknowledgement_below_settles_the_level_above(esc_app, rt, fake_at, monkeypatch):
+    ref = dial_report(esc_app)
+    settle(rt, monkeypatch)
+    jobs.check_ack(check_id(rt, "polres_oki"))
+    settle(rt, monkeypatch)
+    text(esc_app, OKI, f"TERIMA {ref}")  # the local unit answers after all
+    settle(rt, monkeypatch)
+    assert assignments(rt) == {"polres_oki": "escalated", "polda_ppa_ppo": "acknowledged"}
+    assert jobs.check_ack(check_id(rt, "polda_ppa_ppo")) == "no escalation: acknowledged"
+
+
+def test_agency_without_duty_number_is_skipped_up_the_chain(esc_app, rt, fake_at, monkeypatch):
+    with rt.db.session() as session:
+        oki_id = session.scalar(select(Responder.id).where(Responder.agency_id == "polres_oki"))
+    roster.remove(rt, oki_id)
+    dial_report(esc_app)
+    settle(rt, monkeypatch)
+    assert assignments(rt) == {"polda_ppa_ppo": "waiting"} and len(to(fake_at, POLDA)) == 1
+    assert "no_responder" in actions(rt)
+
+
+@pytest.mark.parametrize("first", ["acknowledgement", "check"])
+def test_acknowledgement_racing_the_check_has_one_outcome(esc_app, rt, monkeypatch, first):
+    """Two real transactions at once: the one that takes the assignment's row first wins, the
+    other sees the new state and does nothing twice."""
+    ref = dial_report(esc_app)
+    settle(rt, monkeypatch)
+    assignment_id = check_id(rt, "polres_oki")
+    holding, release, results = threading.Event(), threading.Event(), {}
+
+    def acknowledge():
+        with rt.db.session() as session:
+            report = session.scalar(select(Report).where(Report.ref == ref))
+            responder = session.scalar(select(Responder).where(Responder.phone == OKI))
+            results["first_ack"] = dispatch.acknowledge(session, report, responder.agency_id,
+                                                         f"responder:{responder.id}", responder.id)
+            holding.set()
+            release.wait(5)
+
+    def check():
+        with rt.db.session() as session:
+            batch = outbox.Batch(session)
+            results["check"] = dispatch.check(rt, batch, assignment_id)
+            holding.set()
+            release.wait(5)
+
+    runs = {"acknowledgement": acknowledge, "check": check}
+    winner = threading.Thread(target=runs[first])
+    loser = threading.Thread(target=runs["check" if first == "acknowledgement" else "acknowledgement"])
+    winner.start()
+    assert holding.wait(5)
+    loser.start()
+    time.sleep(0.3)  # the loser is now blocked on the winner's uncommitted write
+    release.set()
+    winner.join(10)
+    loser.join(10)
+    settle(rt, monkeypatch)
+    escalations = actions(rt).count("escalated")
+    if first == "acknowledgement":
+        assert results["check"] == "no escalation: acknowledged" and escalations == 0
+    else:
+        assert results["check"] == "escalated to polda_ppa_ppo" and escalations == 1
+    with rt.db.session() as session:
+        assert session.scalar(select(Report.status)) == "acknowledged"
+        polda_alerts = session.scalars(select(Message.id).join(Responder, Message.responder_id == Responder.id)
+                                       .where(Responder.agency_id == "polda_ppa_ppo")).all()
+    assert len(polda_alerts) == escalations

@@ -1,0 +1,53 @@
+"""The request-path savings of issue 6 keep their guarantees: a right token remembered for a
+second never outlives a lock-out, a new session's two limits still refuse in one round trip,
+a retried final hop still gets the code already given, and SMS go out over one kept session."""
+from __future__ import annotations
+
+import requests
+from phone import Phone, flask_transport
+
+from gateway import create_app
+from gateway.reports import NewReport, ReportDesk
+from gateway.sms.africastalking import AfricasTalkingProvider
+
+TOKEN = "s3cret-token-value"
+BODY = {"sessionId": "ATUid_hot", "phoneNumber": "+6281298765432", "serviceCode": "*123#", "text": ""}
+ANSWERS = {"category": "job_fraud", "victim": "woman", "region": "16.02", "urgent": False, "contact": True}
+
+
+def test_a_right_token_remembered_as_clear_is_refused_once_wrong_tokens_lock_the_address(settings_overrides):
+    client = create_app({**settings_overrides, "webhook_token": TOKEN}).test_client()
+    here = {"REMOTE_ADDR": "10.1.1.1"}
+    assert client.post(f"/at/ussd?token={TOKEN}", data=BODY, environ_base=here).status_code == 200
+    statuses = [client.post("/at/ussd?token=guess", data=BODY, environ_base=here).status_code for _ in range(31)]
+    assert statuses[:30] == [403] * 30 and statuses[30] == 429
+    assert client.post(f"/at/ussd?token={TOKEN}", data=BODY, environ_base=here).status_code == 429
+
+
+def test_a_new_session_is_refused_when_the_daily_reports_are_used_up(settings_overrides):
+    client = create_app({**settings_overrides, "limit_reports_per_day": 1}).test_client()
+    first = Phone(flask_transport(client), number="+6281298765433")
+    assert "Kode: " in first.run(["1", "1", "1", "2", "2", "1", "1"])[-1]
+    again = Phone(flask_transport(client), number="+6281298765433").dial()
+    assert again.startswith("END ") and "Kode" not in again  # one report a day for this number: no new session
+
+
+def test_a_retried_final_hop_gets_the_code_already_given(app):
+    desk = ReportDesk(app.extensions["gateway"].runtime)
+    first = desk.submit(NewReport("at-ussd", "ATUid_retry", "+6281298765432", ANSWERS))
+    assert desk.submit(NewReport("at-ussd", "ATUid_retry", "+6281298765432", ANSWERS)) == first
+    assert desk.submit(NewReport("at-ussd", "ATUid_other", "+6281298765432", ANSWERS)) != first
+
+
+def test_sms_go_out_through_one_kept_http_session(fake_at, monkeypatch):
+    provider = AfricasTalkingProvider("sandbox", fake_at.api_key, api_url=fake_at.base_url)
+    sessions = []
+    real_post = requests.Session.post
+
+    def post(self, *args, **kwargs):
+        sessions.append(self)
+        return real_post(self, *args, **kwargs)
+    monkeypatch.setattr(requests.Session, "post", post)
+    monkeypatch.setattr(requests, "post", lambda *a, **k: (_ for _ in ()).throw(AssertionError("new session")))
+    assert [provider.send("+6281234567890", f"hi {n}").outcome for n in range(3)] == ["sent"] * 3
+    assert len(sessions) == 3 and len(set(map(id, sessions))) == 1

@@ -1,0 +1,97 @@
+"""Logs are safe to keep: numbers masked whatever wrote them, no token from a callback URL."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+
+import pytest
+
+from gateway.logs import JsonFormatter, RedactingFilter
+from gateway.phones import mask_numbers
+
+MASKING = [
+    ("from +6281234565678 via AT", "from +62 812-****-5678 via AT"),
+    ("to 6281234565678", "to 62 812-****-5678"),
+    ("national 081234565678.", "national 08 123-****-5678."),
+    ("dashed +62-812-3456-5678", "+62 812-****-5678"),
+    ("args ('+6281234565678',)", "args ('+62 812-****-5678',)"),
+    # left alone: too short to be a subscriber number, or not a number at all
+    ("call 129 or 110 or 112", "call 129 or 110 or 112"),
+    ("date 2026-11-28 17:45:14", "date 2026-11-28 17:45:14"),
+    ("report 42 took 12.5ms", "report 42 took 12.5ms"),
+    ("ref K7Q2MX ATUid_7c898d72", "ref K7Q2MX ATUid_7c898d72"),
+]
+
+
+@pytest.mark.parametrize("text, expected", MASKING, ids=[t for t, _ in MASKING])
+def test_mask_numbers(text, expected):
+    assert expected in mask_numbers(text)
+    if expected != text:
+        assert "3456" not in mask_numbers(text)
+
+
+@pytest.fixture
+def records():
+    """A handler with the gateway's filter, as logs.configure installs it on the root logger."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield stream
+    logger.removeHandler(handler)
+
+
+def test_filter_masks_arguments_and_tracebacks(records):
+    log = logging.getLogger("tests.redaction")
+    log.info("sending to %s", "+6281234565678")
+    try:
+        raise ValueError("bad recipient +6281234565678")
+    except ValueError:
+        log.exception("send failed for %s", "+6281234565678")
+    out = records.getvalue()
+    assert "1234565678" not in out
+    assert out.count("+62 812-****-5678") == 4 and "ValueError" in out  # two messages, source line, error
+
+
+def test_request_log_has_no_query_string(client, caplog, monkeypatch):
+    """The webhook token travels in the URL; the request log names the path only."""
+    caplog.set_level(logging.INFO, logger="gateway.http")
+    client.post("/at/ussd?token=s3cret-token", data={"sessionId": "ATUid_1", "serviceCode": "*1#",
+                                                      "phoneNumber": "+6281234565678", "text": ""})
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.http"]
+    assert lines and lines[0].startswith("POST /at/ussd 200")
+    assert not any("s3cret" in line or "1234565678" in line for line in lines)
+
+
+def test_json_lines_carry_the_request_id_and_stay_redacted(client, records):
+    """Production logs: one JSON object a line, the request's id on every line it caused."""
+    records_handler = logging.getLogger("tests.redaction").handlers[-1]
+    records_handler.setFormatter(JsonFormatter())
+    http = logging.getLogger("gateway.http")
+    http.addHandler(records_handler)
+    try:
+        answer = client.post("/at/ussd", data={"sessionId": "ATUid_log1", "phoneNumber": "+6281234565678",
+                                               "serviceCode": "*123#", "text": ""},
+                             headers={"X-Request-Id": "lb-7f3a"})
+        fresh = client.get("/healthz", headers={"X-Request-Id": "not a token; drop table"})
+    finally:
+        http.removeHandler(records_handler)
+    lines = [json.loads(line) for line in records.getvalue().splitlines()]
+    assert answer.headers["X-Request-Id"] == "lb-7f3a"
+    assert lines[0]["request_id"] == "lb-7f3a" and lines[0]["message"].startswith("POST /at/ussd 200")
+    assert re.fullmatch(r"[0-9a-f]{16}", fresh.headers["X-Request-Id"])  # a harmful id is replaced
+    assert lines[1]["request_id"] == fresh.headers["X-Request-Id"]
+    assert {"time", "level", "logger", "request_id", "message"} == set(lines[0])
+    assert "1234565678" not in records.getvalue()
+
+
+def test_production_logs_are_json_unless_told_otherwise():
+    from config.settings import Settings
+
+    assert Settings(env="production").json_logs and not Settings().json_logs
+    assert Settings(env="production", log_format="text").json_logs is False
+    assert "LOG_FORMAT must be json or text" in " ".join(Settings(log_format="xml").problems())

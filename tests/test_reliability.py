@@ -1,0 +1,148 @@
+"""The pieces that keep work from being lost or repeated: the provider circuit breaker, the
+release of sends stalled by a dead worker, jobs held by a killed worker, the periodic
+reconciler in a running worker, and the operator's backlog."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import redis
+from conftest import wait_until
+from phone import Phone, flask_transport
+from rq.job import Job, JobStatus
+from sqlalchemy import select, update
+
+from gateway import dispatch, outbox, roster
+from gateway.sms.breaker import FAILURES_TO_OPEN, OPEN_KEY, Breaker
+from gateway.store.models import Message, Outbox
+from workers import jobs
+from workers.errors import TransientSendError
+
+NUMBER = "+6281234565678"
+
+
+@pytest.fixture
+def at_runtime(at_app, monkeypatch):
+    rt = at_app.extensions["gateway"].runtime
+    monkeypatch.setattr(jobs, "runtime", lambda: rt)
+    return rt
+
+
+def queue_sms(rt, state: str = "queued") -> int:
+    """A reply and its send job, queued in RQ as the web or a job would leave it."""
+    with rt.db.session() as session:
+        batch = outbox.Batch(session)
+        message_id = dispatch.queue_sms(rt, batch, NUMBER, "Tanda TPPO: test.", "reply").id
+        session.execute(update(Message).where(Message.id == message_id).values(state=state))
+    batch.enqueue(rt)
+    return message_id
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def hold(rt, message_id: int, worker: str) -> Job:
+    """Mark the message's job as started by `worker` (host:pid:nonce)."""
+    job = Job.fetch(outbox.job_id("send_sms", message_id), connection=rt.redis)
+    job.set_status(JobStatus.STARTED)
+    job.worker_name = worker
+    job.save()
+    return job
+
+
+def dead_worker() -> str:
+    return f"{outbox.worker_name().split(':')[0]}:{_dead_pid()}:abc"
+
+
+def send(message_id: int) -> str:
+    try:
+        return jobs.send_sms(message_id)
+    except TransientSendError as exc:
+        return f"retry: {exc}"
+
+
+def test_breaker_opens_after_repeated_failures_and_a_success_closes_it(at_runtime, fake_at):
+    fake_at.fail_next(FAILURES_TO_OPEN, 500)
+    ids = [queue_sms(at_runtime) for _ in range(FAILURES_TO_OPEN + 1)]
+    for message_id in ids[:FAILURES_TO_OPEN]:
+        assert send(message_id).startswith("retry")
+    assert fake_at.requests_seen == FAILURES_TO_OPEN
+
+    paused = send(ids[-1])
+    assert "provider paused" in paused and fake_at.requests_seen == FAILURES_TO_OPEN  # no request while open
+    with at_runtime.db.session() as session:
+        assert session.get(Message, ids[-1]).state == "queued"  # untouched, still owed
+
+    at_runtime.redis.delete(OPEN_KEY)  # the pause is over
+    assert send(ids[-1]) == "sent" and send(ids[0]) == "sent"
+    assert not Breaker(at_runtime.redis).is_open()
+
+
+def test_breaker_never_blocks_when_redis_is_down():
+    down = redis.Redis(port=1, socket_connect_timeout=0.2)
+    breaker = Breaker(down)
+    breaker.record(ok=False)
+    assert breaker.is_open() is False
+
+
+def test_a_send_stalled_by_a_dead_worker_is_released_and_sent(at_runtime, fake_at):
+    message_id = queue_sms(at_runtime, state="sending")
+    hold(at_runtime, message_id, outbox.worker_name())  # a live worker is sending it
+    assert send(message_id) == "nothing to send: sending"  # a stray copy leaves it alone
+    assert outbox.reconcile(at_runtime) == 0
+
+    hold(at_runtime, message_id, dead_worker())  # that worker was killed mid-send
+    assert outbox.reconcile(at_runtime) == 1  # the job runs again, but the row still says sending...
+    assert send(message_id) == "nothing to send: sending" and fake_at.requests_seen == 0
+    stale = datetime.now(timezone.utc) - timedelta(seconds=outbox.SENDING_STALE_SECONDS + 1)
+    with at_runtime.db.session() as session:
+        session.execute(update(Message).where(Message.id == message_id).values(updated_at=stale))
+    hold(at_runtime, message_id, dead_worker())
+    assert outbox.reconcile(at_runtime) == 1  # ... until it is stale: released to retry
+    assert send(message_id) == "sent" and len(fake_at.messages) == 1
+
+
+def test_a_job_held_by_a_killed_worker_is_enqueued_again(at_runtime):
+    message_id = queue_sms(at_runtime)
+    job = hold(at_runtime, message_id, dead_worker())
+    assert outbox.reconcile(at_runtime) == 1
+    assert Job.fetch(job.id, connection=at_runtime.redis).get_status() == JobStatus.QUEUED
+
+    hold(at_runtime, message_id, outbox.worker_name())  # this very process: alive
+    assert outbox.reconcile(at_runtime) == 0
+    hold(at_runtime, message_id, f"another-host:{_dead_pid()}:abc")  # elsewhere: RQ's heartbeat decides
+    assert outbox.reconcile(at_runtime) == 0
+
+
+def test_backlog_lists_what_is_owed(runner, runtime):
+    assert runner.invoke(args=["backlog"]).exit_code == 0
+    with runtime.db.session() as session:
+        outbox.add(session, "route_report", 42)
+        session.flush()
+        session.execute(update(Outbox).values(created_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
+    result = runner.invoke(args=["backlog"])
+    assert result.exit_code == 1
+    assert "route_report\t42\tattempts=0" in result.output and "not in Redis" in result.output
+
+
+@pytest.mark.slow
+def test_running_worker_reconciles_what_redis_lost(client, runtime, fake_at, start_worker, redis_url, monkeypatch):
+    """No restart needed: the worker's own maintenance loop enqueues the job the web could not."""
+    roster.add(runtime, "polres_oki", "Piket", "+6281277776666")
+    start_worker({"TIME_SCALE": "0.1"})  # reconciles every 3 s
+    wait_until(lambda: redis.Redis.from_url(redis_url).keys("rq:worker:*"), timeout=15)
+
+    def unreachable(*args, **kwargs):
+        raise redis.ConnectionError("Redis unreachable from the web tier")
+
+    monkeypatch.setattr(runtime.queue, "enqueue", unreachable)
+    screens = Phone(flask_transport(client), number="+6281298765432").run(["1", "1", "1", "2", "2", "2", "1"])
+    assert "Kode: " in screens[-1]  # the report is committed and the caller has its code
+    with runtime.db.session() as session:
+        assert session.scalar(select(Outbox.enqueued_at).where(Outbox.job == "route_report")) is None
+    assert fake_at.wait_for(1, timeout=30)[0]["to"] == "+6281277776666"

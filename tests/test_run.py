@@ -1,0 +1,111 @@
+"""`make run` as a newcomer runs it: the whole stack (its own redis-server, granian, an RQ
+worker) in the foreground, a dialled session over real HTTP, and Ctrl-C stopping everything.
+
+The second test runs the same stack against the fake Africa's Talking API and then searches
+everything the service wrote (console output, the SQLite file, the Redis append-only file and
+live keys, RQ job payloads) for the reporter's number, an SMS report's words and the API key:
+none may be in clear."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import zlib
+
+import pytest
+import redis
+import requests
+from conftest import wait_until
+from phone import Phone, http_transport
+from stack import Stack, port_closed, stack_fixture  # noqa: F401  (the `stack` fixture)
+
+pytestmark = pytest.mark.slow
+
+REPORTER = "+6281298765432"
+SECRET_WORDS = "penampungan rahasia Bu Siti"  # an SMS report's own words: stored encrypted, never logged
+# report: job fraud, woman, OKI (item 2), nobody in danger, may contact me, send
+REPORT_KEYS = ["1", "1", "1", "2", "2", "1", "1"]
+# the national significant number, also when written with spaces, dots or dashes
+REPORTER_PATTERN = re.compile(rb"8[ .-]?1[ .-]?2[ .-]?9[ .-]?8[ .-]?7[ .-]?6[ .-]?5[ .-]?4[ .-]?3[ .-]?2")
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return False
+    except ProcessLookupError:
+        return True
+
+
+def _dial_report(stack: Stack) -> str:
+    phone = Phone(http_transport(stack.base_url), number=REPORTER)
+    screens = phone.run(REPORT_KEYS)
+    assert all(len(s) <= 182 for s in screens)
+    assert screens[-1].startswith("END ") and "Kode: " in screens[-1], screens[-1]
+    return screens[-1].split("Kode: ")[1][:6]
+
+
+def test_make_run_serves_a_full_session_and_ctrl_c_stops_everything(stack):
+    s = stack()
+    assert requests.get(f"{s.base_url}/healthz", timeout=2).json() == {"status": "ok"}
+    assert f"{s.base_url}/at/ussd" in s.log()
+
+    ref = _dial_report(s)
+    sink = s.var_dir / "sms-sink.log"
+    wait_until(lambda: sink.exists() and ref in sink.read_text(), timeout=30)
+    alerts = [json.loads(line) for line in sink.read_text().splitlines()]
+    assert len(alerts) == 1 and alerts[0]["body"].startswith(f"TPPO {ref}: Penipuan kerja")
+    assert f"[sms-sink] to {alerts[0]['to']}" in s.log()  # printed where the operator looks
+
+    assert s.interrupt() != 0
+    assert wait_until(lambda: _group_gone(s.proc.pid), timeout=15), s.log()
+    assert port_closed(s.port) and port_closed(s.redis_port)
+
+
+def _redis_values(client: redis.Redis):
+    """Every stored value, with RQ's zlib-compressed job payloads opened."""
+    for key in client.scan_iter():
+        kind = client.type(key)
+        if kind == b"string":
+            values = [client.get(key)]
+        elif kind == b"hash":
+            values = list(client.hgetall(key).values())
+        elif kind == b"list":
+            values = client.lrange(key, 0, -1)
+        elif kind == b"set":
+            values = list(client.smembers(key))
+        elif kind == b"zset":
+            values = client.zrange(key, 0, -1)
+        else:
+            values = []
+        for value in values:
+            yield key, value
+            try:
+                yield key, zlib.decompress(value)
+            except zlib.error:
+                pass
+
+
+def test_reporter_number_and_api_key_never_stored_or_logged_in_clear(stack, fake_at):
+    s = stack(AT_USERNAME="sandbox", AT_API_KEY=fake_at.api_key, AT_API_URL=fake_at.base_url)
+    ref = _dial_report(s)
+    alert = fake_at.wait_for(1, timeout=30)[0]
+    assert ref in alert["message"] and REPORTER in alert["message"]  # consent given: only the responder sees it
+    requests.post(f"{s.base_url}/at/sms", data={"from": REPORTER, "to": "12345", "id": "ATSMS_RUN_1",
+                                                 "text": f"LAPOR {SECRET_WORDS} di Sekayu"}, timeout=5)
+    wait_until(lambda: any(SECRET_WORDS in m["message"] for m in fake_at.messages), timeout=30)  # its alert
+    with redis.Redis(port=s.redis_port) as client:
+        stored = list(_redis_values(client))
+        assert any(key.startswith(b"rq:job:") for key, _ in stored)  # the search did reach job payloads
+    assert s.interrupt() != 0
+
+    places = {"console output of make run": s.output_path.read_bytes()}
+    places.update({f"redis {key.decode()}": value for key, value in stored})
+    for path in s.var_dir.rglob("*"):
+        if path.is_file() and path.name != "data.key":
+            places[str(path.relative_to(s.var_dir))] = path.read_bytes()
+    # the append-only file holds every write in plain RESP (no rewrite, so no compressed RDB preamble)
+    assert "gateway.db" in places and any(name.endswith(".incr.aof") for name in places)
+    secrets = (fake_at.api_key.encode(), SECRET_WORDS.encode())
+    leaks = [name for name, data in places.items() if REPORTER_PATTERN.search(data) or any(s in data for s in secrets)]
+    assert leaks == []

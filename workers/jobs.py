@@ -1,0 +1,147 @@
+"""RQ jobs. They take ids, never personal data (job arguments sit in Redis in clear), and are
+idempotent: each claims its work with a compare-and-set on a row's state, so running a job
+twice, or two copies at once, sends nothing twice."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from sqlalchemy import select, update
+
+from gateway import community, dispatch, outbox
+from gateway.routing import Case, route
+from gateway.sms.base import REJECTED, RETRY, SENT
+from gateway.sms.breaker import Breaker
+from gateway.sms_desk import SmsDesk
+from gateway.store.models import AuditEvent, Contact, Message, Report, Responder
+
+from .errors import TransientSendError
+from .runtime import runtime
+
+log = logging.getLogger(__name__)
+
+UNSTOPPABLE = ("alert", "optout")  # alerts go to registered responders; `optout` confirms a STOP
+
+
+def route_report(report_id: int) -> str:
+    """Choose the agencies for a report; each gets an assignment, alerts and a deadline."""
+    rt = runtime()
+    with rt.db.session() as session:
+        batch = outbox.Batch(session)
+        claimed = session.execute(update(Report).where(Report.id == report_id, Report.status == "received")
+                                  .values(status="routed", routed_at=datetime.now(timezone.utc))).rowcount
+        outbox.mark_done(session, "route_report", report_id)
+        if not claimed:
+            return "already routed"
+        report = session.get(Report, report_id)
+        case = Case(report.region_code, report.category, report.victim, report.urgent)
+        for decision in route(case, rt.content.directory, datetime.now(timezone.utc)):
+            dispatch.audit(session, report_id, "routed", f"{decision.agency_id}: {decision.reason}")
+            dispatch.assign(rt, batch, report, decision.agency_id, decision.reason)
+        alerts = sum(job == "send_sms" for job, _, _ in batch.jobs)
+        if not alerts:
+            report.status = "unassigned"
+            log.error("report %s has no responder to alert: register duty numbers", report_id)
+    batch.enqueue(rt)
+    return f"{alerts} alerts queued"
+
+
+def check_ack(assignment_id: int) -> str:
+    """An assignment's deadline: escalate it one level up unless acknowledged (gateway.dispatch)."""
+    rt = runtime()
+    with rt.db.session() as session:
+        batch = outbox.Batch(session)
+        outcome = dispatch.check(rt, batch, assignment_id)
+    batch.enqueue(rt)
+    return outcome
+
+
+def _opted_out(session, rt, message: Message, to: str) -> bool:
+    """STOP holds for every SMS but its own confirmation and alerts to registered responders."""
+    if message.purpose in UNSTOPPABLE:
+        return False
+    return bool(session.scalar(select(Contact.id).where(Contact.phone_index.in_(rt.vault.blind_indexes(to)),
+                                                        Contact.opted_out.is_(True))))
+
+
+def send_sms(message_id: int) -> str:
+    """Send one queued SMS; retry on transient failures, record final ones."""
+    rt = runtime()
+    breaker = Breaker(rt.redis, rt.settings.time_scale)
+    if breaker.is_open():  # before the claim: the row stays queued/retry, untouched
+        raise TransientSendError(f"message {message_id}: provider paused after repeated failures")
+    with rt.db.session() as session:
+        claimed = session.execute(
+            update(Message).where(Message.id == message_id, Message.state.in_(("queued", "retry")))
+            .values(state="sending", attempts=Message.attempts + 1)).rowcount
+        if not claimed:
+            state = session.scalar(select(Message.state).where(Message.id == message_id))
+            if state != "sending":  # a message in flight keeps its outbox entry until it lands
+                outbox.mark_done(session, "send_sms", message_id)
+            return f"nothing to send: {state}"
+        message = session.get(Message, message_id)
+        to, body = rt.vault.decrypt(message.to_enc), rt.vault.decrypt(message.body_enc)
+        if _opted_out(session, rt, message, to):
+            message.state = "suppressed"
+            outbox.mark_done(session, "send_sms", message_id)
+            return "suppressed: the number sent STOP"
+    result = rt.provider.send(to, body)
+    breaker.record(ok=result.outcome != RETRY)
+    state = {SENT: "sent", REJECTED: "rejected", RETRY: "retry"}[result.outcome]
+    # Cut to the column: PostgreSQL refuses a longer value, which would leave the row in `sending`.
+    reason = result.reason[:Message.failure_reason.type.length] if result.reason else None
+    with rt.db.session() as session:
+        session.execute(update(Message).where(Message.id == message_id).values(
+            state=state, provider=rt.provider.name, provider_message_id=result.provider_message_id,
+            status_code=result.status_code, failure_reason=reason))
+        if not result.retryable:
+            outbox.mark_done(session, "send_sms", message_id)
+            report_id = session.scalar(select(Message.report_id).where(Message.id == message_id))
+            purpose = session.scalar(select(Message.purpose).where(Message.id == message_id))
+            session.add(AuditEvent(actor="sender", action=f"{purpose}_{state}", report_id=report_id,
+                                   detail=f"message {message_id}: {result.reason or result.status_code}"))
+    if result.retryable:
+        raise TransientSendError(f"message {message_id}: {result.reason}")
+    return state
+
+
+def handle_sms(inbound_id: int) -> str:
+    """Answer one incoming SMS (see gateway.sms_desk)."""
+    return SmsDesk(runtime()).handle(inbound_id)
+
+
+def finish_report(report_id: int) -> str:
+    """File an SMS report whose follow-up questions went unanswered."""
+    return SmsDesk(runtime()).finish(report_id)
+
+
+def alert_next(message_id: int) -> str:
+    """An alert that will not arrive: send it to the next duty number not yet alerted, in the
+    same agency first, then up its escalation chain. Claimed through its outbox entry, so two
+    copies of the job alert one person, not two."""
+    rt = runtime()
+    with rt.db.session() as session:
+        batch = outbox.Batch(session)
+        if not outbox.mark_done(session, "alert_next", message_id):
+            return "already handled"
+        failed = session.get(Message, message_id)
+        agency_id = session.scalar(select(Responder.agency_id).where(Responder.id == failed.responder_id))
+        already = dispatch.alerted(session, failed.report_id)
+        candidates = (r for agency in rt.content.directory.chain(agency_id)
+                      for r in dispatch.responders(session, agency.id, rt.settings.demo_roster_allowed))
+        nxt = next((r for r in candidates if r.id not in already), None)
+        if nxt is None:
+            dispatch.audit(session, failed.report_id, "no_next_responder",
+                           f"{agency_id}: every duty number up the chain was tried")
+            log.error("report %s: no further duty number from %s up", failed.report_id, agency_id)
+            return "no further duty number"
+        message = dispatch.queue_alert(rt, batch, failed.report_id, nxt, rt.vault.decrypt(failed.body_enc))
+        dispatch.audit(session, failed.report_id, "alert_next",
+                       f"{nxt.agency_id}: responder {nxt.id} after message {message_id} failed")
+    batch.enqueue(rt)
+    return f"alert re-sent as message {message.id}"
+
+
+def send_broadcast(broadcast_id: int) -> str:
+    """Queue an awareness broadcast's messages (gateway.community)."""
+    return community.send_broadcast(runtime(), broadcast_id)

@@ -1,0 +1,58 @@
+"""The RQ worker class: SimpleWorker, plus the outbox reconciler and the daily retention
+purge as maintenance tasks.
+
+SimpleWorker runs jobs in its own process, so the runtime (config, database pool, SDK session)
+is built once instead of per fork. The reconciler runs at start and then every
+RECONCILE_INTERVAL_SECONDS from the worker's own loop, not as a job in Redis: a Redis restart
+that empties the queue cannot take the reconciler with it. A lock in Redis lets one worker of
+many do it each time."""
+from __future__ import annotations
+
+import logging
+
+from redis.exceptions import RedisError
+from rq import SimpleWorker
+
+from gateway import outbox, retention
+
+log = logging.getLogger(__name__)
+
+RECONCILE_INTERVAL_SECONDS = 30
+RECONCILE_LOCK = "outbox:reconcile:lock"
+PURGE_INTERVAL_SECONDS = 86400
+PURGE_LOCK = "retention:purge:lock"
+
+
+class GatewayWorker(SimpleWorker):
+    def __init__(self, queues, runtime, **kwargs):
+        self.runtime = runtime
+        self.reconcile_every = max(1, round(RECONCILE_INTERVAL_SECONDS * runtime.settings.time_scale))
+        # RQ checks for maintenance between jobs and whenever its blocking dequeue times out,
+        # which is worker_ttl - 15 seconds.
+        super().__init__(queues, connection=runtime.redis, name=outbox.worker_name(),
+                         worker_ttl=self.reconcile_every + 15, maintenance_interval=self.reconcile_every, **kwargs)
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        self.reconcile()
+        self.purge()
+
+    def purge(self) -> None:
+        """Once a day, by whichever worker takes the lock."""
+        try:
+            if self.connection.set(PURGE_LOCK, self.name, nx=True, ex=PURGE_INTERVAL_SECONDS):
+                retention.purge(self.runtime)
+        except RedisError as exc:
+            log.warning("retention purge skipped, Redis unavailable: %s", type(exc).__name__)
+        except Exception:  # noqa: BLE001 - the database may be down; the lock expires, try tomorrow
+            log.exception("retention purge failed")
+
+    def reconcile(self) -> None:
+        """Never lets an error escape: RQ's loop would stop the worker on it."""
+        try:
+            if self.connection.set(RECONCILE_LOCK, self.name, nx=True, ex=self.reconcile_every):
+                outbox.reconcile(self.runtime)
+        except RedisError as exc:
+            log.warning("reconciler skipped, Redis unavailable: %s", type(exc).__name__)
+        except Exception:  # noqa: BLE001 - the database may be down; try again next time
+            log.exception("reconciler failed; will try again in %ss", self.reconcile_every)
