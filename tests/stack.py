@@ -48,10 +48,14 @@ class Stack:
         return self.proc.wait(30)
 
     def stop(self):
-        """After a failed test: kill what is left, including the redis-server in its own session."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        """After a failed test: kill what is left, in every process group of its session and the
+        redis-server in its own session."""
+        for pid in session_processes(self.proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
         if not port_closed(self.redis_port):
             with redis.Redis(port=self.redis_port) as client:
                 try:
@@ -76,6 +80,20 @@ def stack_fixture(tmp_path):
     yield start
     for s in stacks:
         s.stop()
+
+
+def session_processes(sid: int) -> dict[int, str]:
+    """Pid and command line of every live process in session `sid`: a terminal's Ctrl-C must
+    leave nothing behind, whichever process group (granian's workers, RQ's scheduler) it is in."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid and fields[0] != "Z":
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):  # it exited while we looked
+            continue
+    return found
 
 
 def port_closed(port: int) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import zlib
 
 import pytest
@@ -17,7 +18,7 @@ import redis
 import requests
 from conftest import wait_until
 from phone import Phone, http_transport
-from stack import Stack, port_closed, stack_fixture  # noqa: F401  (the `stack` fixture)
+from stack import Stack, port_closed, session_processes, stack_fixture  # noqa: F401  (the `stack` fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +30,12 @@ REPORT_KEYS = ["1", "1", "1", "2", "2", "1", "1"]
 REPORTER_PATTERN = re.compile(rb"8[ .-]?1[ .-]?2[ .-]?9[ .-]?8[ .-]?7[ .-]?6[ .-]?5[ .-]?4[ .-]?3[ .-]?2")
 
 
-def _group_gone(pgid: int) -> bool:
+def _assert_all_stopped(s: Stack):
     try:
-        os.killpg(pgid, 0)
-        return False
-    except ProcessLookupError:
-        return True
+        wait_until(lambda: not session_processes(s.proc.pid), timeout=15)
+    except TimeoutError:
+        pytest.fail(f"still running after Ctrl-C: {session_processes(s.proc.pid)}\n{s.log()}")
+    assert port_closed(s.port) and port_closed(s.redis_port)
 
 
 def _dial_report(stack: Stack) -> str:
@@ -58,8 +59,21 @@ def test_make_run_serves_a_full_session_and_ctrl_c_stops_everything(stack):
     assert f"[sms-sink] to {alerts[0]['to']}" in s.log()  # printed where the operator looks
 
     assert s.interrupt() != 0
-    assert wait_until(lambda: _group_gone(s.proc.pid), timeout=15), s.log()
-    assert port_closed(s.port) and port_closed(s.redis_port)
+    _assert_all_stopped(s)
+
+
+def test_ctrl_c_kills_a_stuck_worker_and_what_it_started_after_the_grace_period(stack):
+    """RQ's signal handler can hang on Redis; the worker and its scheduler process must not outlive `make run`."""
+    s = stack(STOP_GRACE_SECONDS="1")
+    def worker_processes():  # the worker and RQ's scheduler, forked from it
+        found = {pid: cmd for pid, cmd in session_processes(s.proc.pid).items() if "-m workers" in cmd}
+        return found if len(found) >= 2 else None
+    worker = wait_until(worker_processes, timeout=15)
+    for pid in worker:
+        os.kill(pid, signal.SIGSTOP)  # deaf to TERM, as if hung
+    assert s.interrupt() != 0
+    assert "killed after 1s" in s.log()
+    _assert_all_stopped(s)
 
 
 def _redis_values(client: redis.Redis):
