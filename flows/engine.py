@@ -105,8 +105,7 @@ class Engine:
                 return state
             screen, page = state.history[-1]
             return replace(state, screen=screen, page=page, history=state.history[:-1])
-        pages = self._pages(state)
-        if choice == self.keys.more and state.page + 1 < len(pages):
+        if choice == self.keys.more and state.page + 1 < len(self._pages(state)):
             return self._push(state, state.screen, state.page + 1)
         screen = self.flow.screens[state.screen]
         picked = self.options(state.screen, state.lang).get(choice)

@@ -46,5 +46,5 @@ def apply(runtime, report: DeliveryReport) -> str:
             message_id = message.id
         else:
             return report.state
-    outbox.enqueue(runtime, "alert_next", message_id)
+    outbox.enqueue(runtime, "alert_next", message_id, stamped=True)
     return "failed: next duty number"

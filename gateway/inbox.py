@@ -43,5 +43,5 @@ def receive(runtime, sms: InboundSms) -> str:
             inbound_id = inbound.id
     except IntegrityError:
         return DUPLICATE
-    outbox.enqueue(runtime, "handle_sms", inbound_id)
+    outbox.enqueue(runtime, "handle_sms", inbound_id, stamped=True)
     return NEW

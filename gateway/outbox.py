@@ -15,6 +15,7 @@ from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from config.settings import JOB_TIMEOUT_SECONDS
@@ -65,8 +66,12 @@ def due(runtime, delay: timedelta) -> datetime:
 
 
 def add(session: Session, job: str, target_id: int, not_before: Optional[datetime] = None) -> None:
-    """Record the job inside the caller's transaction; `not_before` schedules it."""
-    session.add(Outbox(job=job, target_id=target_id, not_before=not_before))
+    """Record the job inside the caller's transaction; `not_before` schedules it. Every caller
+    hands the job to RQ right after the commit, so the row is written already stamped with that
+    first hand-over (one commit per job, not two); `enqueue(..., stamped=True)` takes the stamp
+    back if Redis refuses the job."""
+    session.add(Outbox(job=job, target_id=target_id, not_before=not_before,
+                       enqueued_at=datetime.now(timezone.utc), attempts=1))
 
 
 class Batch:
@@ -81,7 +86,7 @@ class Batch:
 
     def enqueue(self, runtime) -> None:
         for job, target_id, not_before in self.jobs:
-            enqueue(runtime, job, target_id, not_before)
+            enqueue(runtime, job, target_id, not_before, stamped=True)
 
 
 def mark_done(session: Session, job: str, target_id: int) -> bool:
@@ -91,9 +96,21 @@ def mark_done(session: Session, job: str, target_id: int) -> bool:
         .values(done_at=datetime.now(timezone.utc))).rowcount)
 
 
-def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = None) -> bool:
+def _stamp(runtime, job: str, target_id: int, handed_over: bool) -> None:
+    """Count a hand-over to RQ on the row, or take back the stamp `add` wrote for one that failed."""
+    values = dict(enqueued_at=datetime.now(timezone.utc), attempts=Outbox.attempts + 1) if handed_over else \
+        dict(enqueued_at=None, attempts=Outbox.attempts - 1)
+    try:
+        with runtime.db.session() as session:
+            session.execute(update(Outbox).where(Outbox.job == job, Outbox.target_id == target_id).values(**values))
+    except SQLAlchemyError as exc:  # bookkeeping only: the reconciler goes by Redis, not by the stamp
+        log.warning("outbox stamp for %s %s not written: %s", job, target_id, type(exc).__name__)
+
+
+def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = None, stamped: bool = False) -> bool:
     """Hand the job to RQ after the transaction committed (a scheduled one through RQ's
-    scheduler); False when Redis is unreachable (the reconciler will try again)."""
+    scheduler); False when Redis is unreachable (the reconciler will try again). `stamped`: the
+    row was written by `add` in that transaction, already counting this hand-over."""
     func, delays = JOBS[job]
     options = dict(job_id=job_id(job, target_id), job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=3600,
                    retry=retry_policy(delays, runtime.settings.time_scale), failure_ttl=30 * 86400)
@@ -104,10 +121,11 @@ def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = 
             runtime.queue.enqueue(func, target_id, **options)
     except RedisError as exc:
         log.warning("queue unavailable, %s %s left to the reconciler: %s", job, target_id, type(exc).__name__)
+        if stamped:
+            _stamp(runtime, job, target_id, handed_over=False)
         return False
-    with runtime.db.session() as session:
-        session.execute(update(Outbox).where(Outbox.job == job, Outbox.target_id == target_id)
-                        .values(enqueued_at=datetime.now(timezone.utc), attempts=Outbox.attempts + 1))
+    if not stamped:
+        _stamp(runtime, job, target_id, handed_over=True)
     return True
 
 

@@ -89,5 +89,5 @@ class ReportDesk:
         log.info("report %s received on %s", report_id, new.channel)
         if new.phone:
             self.runtime.limiter.hit(self.runtime.limits["reports"], vault.blind_index(new.phone))
-        outbox.enqueue(self.runtime, "route_report", report_id)
+        outbox.enqueue(self.runtime, "route_report", report_id, stamped=True)
         return ref

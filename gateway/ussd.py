@@ -7,12 +7,14 @@ are idempotent, so replays and aggregator retries never file a second report."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 from flows.engine import Reply, State
 
 from . import community
 from .errors import EffectFailed
+from .phones import normalise
 from .reports import NewReport, ReportDesk
 from .sessions import SessionStore, digest
 
@@ -21,9 +23,15 @@ from .sessions import SessionStore, digest
 class UssdHop:
     channel: str
     session_id: str
-    phone: Optional[str]
+    raw_phone: Optional[str]  # as the channel sent it; read through `phone`
     inputs: tuple[str, ...]
     cumulative: bool = True  # inputs holds the whole session, not only the latest answer
+
+    @cached_property
+    def phone(self) -> Optional[str]:
+        """E.164, or None when not a valid number. Parsed on first use: only a session's first
+        hop (limits) and the hop that files something need it, not the menu hops between."""
+        return normalise(self.raw_phone)
 
 
 class UssdService:

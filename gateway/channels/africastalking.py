@@ -44,7 +44,7 @@ def parse_ussd(form: Mapping[str, str]) -> UssdHop:
         raise BadCallback("missing phoneNumber")
     text = form.get("text") or ""
     inputs = tuple(text.split("*")) if text else ()
-    return UssdHop(CHANNEL, session_id, normalise(form.get("phoneNumber")), inputs)
+    return UssdHop(CHANNEL, session_id, form.get("phoneNumber"), inputs)
 
 
 def _required(form: Mapping[str, str], *names: str) -> list[str]:
