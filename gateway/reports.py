@@ -51,9 +51,9 @@ class ReportDesk:
                 or not isinstance(answers.get("urgent"), bool) or not isinstance(answers.get("contact"), bool):
             raise ReportNotSaved("incomplete answers")
 
-    def _existing(self, key: str) -> Optional[str]:
-        with self.runtime.db.session() as session:
-            return session.scalar(select(Report.ref).where(Report.session_key == key))
+    @staticmethod
+    def _existing(session, key: str) -> Optional[str]:
+        return session.scalar(select(Report.ref).where(Report.session_key == key))
 
     def submit(self, new: NewReport) -> str:
         """Return the report's reference code; raise ReportNotSaved if it is not durable."""
@@ -61,12 +61,12 @@ class ReportDesk:
         key = session_key(new.channel, new.session_id)
         vault, a = self.runtime.vault, new.answers
         try:
-            if (ref := self._existing(key)) is not None:
-                return ref
             for _ in range(5):
-                ref = new_ref()
                 try:
                     with self.runtime.db.session() as session:
+                        if (ref := self._existing(session, key)) is not None:  # a retried final hop
+                            return ref
+                        ref = new_ref()
                         report = Report(
                             ref=ref, channel=new.channel, session_key=key, category=a["category"],
                             victim=a["victim"], region_code=a["region"], urgent=a["urgent"], contact_ok=a["contact"],
@@ -78,9 +78,8 @@ class ReportDesk:
                         session.add(AuditEvent(actor=new.channel, action="received", report_id=report.id))
                         report_id = report.id
                     break
-                except IntegrityError:
-                    if (ref := self._existing(key)) is not None:  # a concurrent retry won the race
-                        return ref
+                except IntegrityError:  # a concurrent retry won the race (found next time), or the code was taken
+                    continue
             else:
                 raise ReportNotSaved("no free reference code")
         except SQLAlchemyError as exc:

@@ -109,8 +109,8 @@ def test_racing_retries_of_the_final_hop_get_the_same_code(store_runtime, monkey
     desk = ReportDesk(store_runtime)
     real_existing, checked, seen = desk._existing, threading.Barrier(2, timeout=10), threading.local()
 
-    def existing_after_both_checked(key):
-        ref = real_existing(key)
+    def existing_after_both_checked(session, key):
+        ref = real_existing(session, key)
         if not getattr(seen, "once", False):
             seen.once = True
             checked.wait()

@@ -26,8 +26,11 @@ class Database:
         self.url = make_url(url)
         if self.url.get_backend_name() == "sqlite" and self.url.database not in (None, "", ":memory:"):
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
-        if self.url.get_backend_name() == "sqlite":
+        sqlite = self.url.get_backend_name() == "sqlite"
+        # A server connection can go stale (PostgreSQL restarted): test it at checkout. A file cannot,
+        # and the test would cost a statement on every unit of work.
+        self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite)
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
