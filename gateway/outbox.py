@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -149,14 +149,15 @@ def _worker_gone(name: Optional[str]) -> bool:
     return False
 
 
-def _live(runtime, job: str, target_id: int) -> bool:
-    try:
-        found = Job.fetch(job_id(job, target_id), connection=runtime.redis)
-    except NoSuchJobError:
+RECONCILE_CHUNK = 500  # job look-ups per Redis round trip
+
+
+def _live(job: Optional[Job]) -> bool:
+    if job is None:
         return False
-    status = found.get_status(refresh=False)
-    if status == JobStatus.STARTED and _worker_gone(found.worker_name):
-        log.warning("%s %s was running on a worker that is gone: enqueued again", job, target_id)
+    status = job.get_status(refresh=False)
+    if status == JobStatus.STARTED and _worker_gone(job.worker_name):
+        log.warning("%s was running on a worker that is gone: enqueued again", job.id)
         return False
     return status in LIVE
 
@@ -180,17 +181,25 @@ def _release_stalled_sends(runtime) -> int:
 
 
 def reconcile(runtime) -> int:
-    """Enqueue every unfinished outbox entry that has no live job; returns how many."""
+    """Enqueue every unfinished outbox entry that is due and has no live job; returns how many.
+
+    An entry scheduled for later (an acknowledgement deadline) is looked at once it is due: if
+    Redis lost it, it runs within one reconcile interval of its time. Looking at every deadline
+    still hours away on every pass would cost a round trip per open case, twice a minute."""
     released = _release_stalled_sends(runtime)
     if released:
         log.warning("reconciler released %d sends stalled by a dead worker", released)
     with runtime.db.session() as session:
-        pending = session.execute(select(Outbox.job, Outbox.target_id, Outbox.not_before)
-                                  .where(Outbox.done_at.is_(None))).all()
+        pending = session.execute(select(Outbox.job, Outbox.target_id, Outbox.not_before).where(
+            Outbox.done_at.is_(None),
+            or_(Outbox.not_before.is_(None), Outbox.not_before <= datetime.now(timezone.utc)))).all()
     count = 0
-    for job, target_id, not_before in pending:
-        if not _live(runtime, job, target_id) and enqueue(runtime, job, target_id, not_before):
-            count += 1
+    for start in range(0, len(pending), RECONCILE_CHUNK):
+        chunk = pending[start:start + RECONCILE_CHUNK]
+        jobs = Job.fetch_many([job_id(job, target_id) for job, target_id, _ in chunk], connection=runtime.redis)
+        for (job, target_id, not_before), found in zip(chunk, jobs, strict=True):
+            if not _live(found) and enqueue(runtime, job, target_id, not_before):
+                count += 1
     if count:
         log.info("reconciler re-enqueued %d outbox jobs", count)
     return count

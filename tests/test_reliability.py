@@ -119,6 +119,20 @@ def test_a_job_held_by_a_killed_worker_is_enqueued_again(at_runtime):
     assert outbox.reconcile(at_runtime) == 0
 
 
+def test_reconciler_looks_at_a_deadline_redis_lost_once_it_is_due(runtime):
+    """Open deadlines hours away are not looked up on every pass; once due, a lost one runs."""
+    later = datetime.now(timezone.utc) + timedelta(minutes=30)
+    with runtime.db.session() as session:
+        outbox.add(session, "check_ack", 7, later)  # committed; then Redis lost its scheduled job
+        outbox.add(session, "route_report", 8)  # due now, also lost
+    assert outbox.reconcile(runtime) == 1 and runtime.queue.job_ids == ["route_report-8"]
+    with runtime.db.session() as session:
+        session.execute(update(Outbox).where(Outbox.job == "check_ack").values(not_before=later - timedelta(hours=1)))
+    assert outbox.reconcile(runtime) == 1  # the deadline has passed: enqueued to run now
+    assert runtime.queue.job_ids == ["route_report-8", "check_ack-7"]
+    assert outbox.reconcile(runtime) == 0  # both live in Redis now
+
+
 def test_backlog_lists_what_is_owed(runner, runtime):
     assert runner.invoke(args=["backlog"]).exit_code == 0
     with runtime.db.session() as session:  # committed, then the process died before handing it to RQ
