@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import JOB_TIMEOUT_SECONDS
 
+from .store.db import UNSYNCED
 from .store.models import AuditEvent, Message, Outbox
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def mark_done(session: Session, job: str, target_id: int) -> bool:
     """True for the one caller that finished the entry: a job can use it as its claim."""
     return bool(session.execute(
         update(Outbox).where(Outbox.job == job, Outbox.target_id == target_id, Outbox.done_at.is_(None))
-        .values(done_at=datetime.now(timezone.utc))).rowcount)
+        .values(done_at=datetime.now(timezone.utc)), execution_options=UNSYNCED).rowcount)
 
 
 def _stamp(runtime, job: str, target_id: int, handed_over: bool) -> None:

@@ -13,6 +13,7 @@ from gateway.routing import Case, route
 from gateway.sms.base import REJECTED, RETRY, SENT
 from gateway.sms.breaker import Breaker
 from gateway.sms_desk import SmsDesk
+from gateway.store.db import UNSYNCED
 from gateway.store.models import AuditEvent, Contact, Message, Report, Responder
 
 from .errors import TransientSendError
@@ -29,7 +30,8 @@ def route_report(report_id: int) -> str:
     with rt.db.session() as session:
         batch = outbox.Batch(session)
         claimed = session.execute(update(Report).where(Report.id == report_id, Report.status == "received")
-                                  .values(status="routed", routed_at=datetime.now(timezone.utc))).rowcount
+                                  .values(status="routed", routed_at=datetime.now(timezone.utc)),
+                                  execution_options=UNSYNCED).rowcount
         outbox.mark_done(session, "route_report", report_id)
         if not claimed:
             return "already routed"
@@ -73,7 +75,7 @@ def send_sms(message_id: int) -> str:
     with rt.db.session() as session:
         claimed = session.execute(
             update(Message).where(Message.id == message_id, Message.state.in_(("queued", "retry")))
-            .values(state="sending", attempts=Message.attempts + 1)).rowcount
+            .values(state="sending", attempts=Message.attempts + 1), execution_options=UNSYNCED).rowcount
         if not claimed:
             state = session.scalar(select(Message.state).where(Message.id == message_id))
             if state != "sending":  # a message in flight keeps its outbox entry until it lands
@@ -93,12 +95,10 @@ def send_sms(message_id: int) -> str:
     with rt.db.session() as session:
         session.execute(update(Message).where(Message.id == message_id).values(
             state=state, provider=rt.provider.name, provider_message_id=result.provider_message_id,
-            status_code=result.status_code, failure_reason=reason))
+            status_code=result.status_code, failure_reason=reason), execution_options=UNSYNCED)
         if not result.retryable:
             outbox.mark_done(session, "send_sms", message_id)
-            report_id = session.scalar(select(Message.report_id).where(Message.id == message_id))
-            purpose = session.scalar(select(Message.purpose).where(Message.id == message_id))
-            session.add(AuditEvent(actor="sender", action=f"{purpose}_{state}", report_id=report_id,
+            session.add(AuditEvent(actor="sender", action=f"{message.purpose}_{state}", report_id=message.report_id,
                                    detail=f"message {message_id}: {result.reason or result.status_code}"))
     if result.retryable:
         raise TransientSendError(f"message {message_id}: {result.reason}")
