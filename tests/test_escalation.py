@@ -87,6 +87,46 @@ def test_alert_carries_a_deadline_from_the_directory(esc_app, rt, monkeypatch):
     assert scheduled is not None
 
 
+def _route_with_desk_of(rt, monkeypatch, esc_app, size: int) -> list[int]:
+    """A report for OKI, whose Polres desk has `size` duty numbers, routed by `route_report`."""
+    for n in range(size - 1):  # the fixture registered one already
+        roster.add(rt, "polres_oki", f"Piket {n}", f"+62812777766{10 + n}")
+    monkeypatch.setattr(jobs, "runtime", lambda: rt)
+    dial_report(esc_app)
+    with rt.db.session() as session:
+        report_id = session.scalar(select(Report.id))
+    assert jobs.route_report(report_id) == f"{size} alerts queued"
+    with rt.db.session() as session:
+        return list(session.scalars(select(Message.id).where(Message.purpose == "alert").order_by(Message.id)))
+
+
+def _queued_sends(rt) -> list[str]:
+    return [job_id for job_id in rt.queue.job_ids if job_id.startswith("send_sms-")]
+
+
+def test_routing_sends_its_first_alerts_itself_and_queues_the_rest(esc_app, rt, fake_at, monkeypatch):
+    alerts = _route_with_desk_of(rt, monkeypatch, esc_app, jobs.INLINE_SENDS + 1)
+    assert len(fake_at.messages) == jobs.INLINE_SENDS  # sent by the routing job, no job of their own
+    assert _queued_sends(rt) == [f"send_sms-{alerts[-1]}"]
+    assert rt.queue.scheduled_job_registry.get_job_ids() == [f"check_ack-{check_id(rt, 'polres_oki')}"]
+    settle(rt, monkeypatch)  # the queued one, as a worker would run it
+    assert len(fake_at.messages) == len({m["to"] for m in fake_at.messages}) == jobs.INLINE_SENDS + 1
+
+
+def test_a_failed_send_in_the_routing_job_leaves_it_and_the_rest_to_rq_after_a_back_off(
+        esc_app, rt, fake_at, monkeypatch):
+    fake_at.fail_next(1)
+    alerts = _route_with_desk_of(rt, monkeypatch, esc_app, 2)
+    assert fake_at.messages == [] and _queued_sends(rt) == []  # not tried again at once
+    scheduled = rt.queue.scheduled_job_registry.get_job_ids()
+    assert {f"send_sms-{m}" for m in alerts} <= set(scheduled)
+    with rt.db.session() as session:
+        assert list(session.scalars(select(Message.state).where(Message.id.in_(alerts)).order_by(Message.id))) == [
+            "retry", "queued"]
+    settle(rt, monkeypatch)  # their time has come
+    assert sorted(m["to"] for m in fake_at.messages) == sorted([OKI, "+6281277776610"])
+
+
 def test_no_acknowledgement_escalates_once_then_stops_at_the_top(esc_app, rt, fake_at, monkeypatch):
     ref = dial_report(esc_app)
     settle(rt, monkeypatch)

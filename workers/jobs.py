@@ -38,20 +38,17 @@ def _hand_over(rt, batch: outbox.Batch) -> None:
     for job, target_id, not_before in batch.jobs:
         if (job, not_before) != ("send_sms", None):
             outbox.enqueue(rt, job, target_id, not_before, stamped=True)
+    retry_at = None
     for n, message_id in enumerate(sends):
-        if n == INLINE_SENDS:
-            for rest in sends[n:]:
-                outbox.enqueue(rt, "send_sms", rest, stamped=True)
-            return
-        try:
-            send_sms(message_id)
-        except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
-            if not isinstance(exc, TransientSendError):
-                log.exception("message %s: sending in line failed; queued", message_id)
-            later = outbox.due(rt, timedelta(seconds=outbox.JOBS["send_sms"][1][0]))
-            for rest in sends[n:]:
-                outbox.enqueue(rt, "send_sms", rest, later, stamped=True)
-            return
+        if n < INLINE_SENDS and retry_at is None:
+            try:
+                send_sms(message_id)
+                continue
+            except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
+                if not isinstance(exc, TransientSendError):
+                    log.exception("message %s: sending in line failed; queued", message_id)
+                retry_at = outbox.due(rt, timedelta(seconds=outbox.JOBS["send_sms"][1][0]))
+        outbox.enqueue(rt, "send_sms", message_id, retry_at, stamped=True)
 
 
 def route_report(report_id: int) -> str:
