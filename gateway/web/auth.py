@@ -6,7 +6,7 @@ cannot be guessed at speed. Only failures count: the aggregator's few addresses 
 genuine callback, and limiting them would silence every caller at once.
 
 A caller that gave the right token is re-checked against the lock-out at most once a second per
-process (CLEAR_FOR_SECONDS), not on every hop: that spares a Redis round trip per callback, and
+app in each process (CLEAR_FOR_SECONDS), not on every hop: that spares a Redis round trip per callback, and
 an address can only be remembered as clear by presenting the right token, so a guesser gains
 nothing from it. Wrong tokens are always counted in Redis."""
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..limits import Limit
 
 FAILED_TOKENS = Limit("bad-token", 30, 60)  # wrong tokens per source address per minute
 CLEAR_FOR_SECONDS = 1.0
-_clear_until: dict[str, float] = {}  # address -> until when it is known not locked out (this process)
+CLEAR_UNTIL = "webhook_clear_until"  # app.extensions key: address -> until when it is known not locked out
 
 
 def _allowed_network(address: str, networks) -> bool:
@@ -46,14 +46,15 @@ def require_token() -> None:
     given = request.args.get("token", "")
     right = hmac.compare_digest(given.encode(), expected.encode())
     now = time.monotonic()
-    if right and _clear_until.get(address, 0.0) > now:
+    clear_until = current_app.extensions.setdefault(CLEAR_UNTIL, {})  # per app, as its token and Redis are
+    if right and clear_until.get(address, 0.0) > now:
         return
-    _clear_until.pop(address, None)  # a wrong token, or a re-check due: Redis decides
+    clear_until.pop(address, None)  # a wrong token, or a re-check due: Redis decides
     if limiter.used_up(FAILED_TOKENS, address):
         abort(429)
     if not right:
         limiter.hit(FAILED_TOKENS, address)
         abort(403)
-    if len(_clear_until) > 1000:  # only callers that know the token get here: a handful of addresses
-        _clear_until.clear()
-    _clear_until[address] = now + CLEAR_FOR_SECONDS
+    if len(clear_until) > 1000:  # only callers that know the token get here: a handful of addresses
+        clear_until.clear()
+    clear_until[address] = now + CLEAR_FOR_SECONDS
