@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -131,6 +132,39 @@ def test_reconciler_looks_at_a_deadline_redis_lost_once_it_is_due(runtime):
     assert outbox.reconcile(runtime) == 1  # the deadline has passed: enqueued to run now
     assert runtime.queue.job_ids == ["route_report-8", "check_ack-7"]
     assert outbox.reconcile(runtime) == 0  # both live in Redis now
+
+
+def test_a_worker_that_quits_without_being_asked_starts_again(monkeypatch):
+    """RQ's worker quits when Redis is away at the wrong moment; `python -m workers` starts it
+    again until a signal asks it to stop."""
+    from workers import __main__ as entry
+    started = []
+
+    class Worker:
+        def __init__(self, queues, rt):
+            self.stop_requested = False
+            started.append(self)
+
+        def reconcile(self):
+            pass
+
+        def work(self, **options):
+            if len(started) == 1:
+                raise redis.ConnectionError("Redis restarting")  # from RQ's teardown
+            if len(started) == 2:
+                return True  # RQ's loop broke on an error it did not handle
+            self.stop_requested = True  # SIGTERM
+
+    monkeypatch.setattr(entry, "GatewayWorker", Worker)
+    monkeypatch.setattr(entry, "runtime", lambda: SimpleNamespace(queue=None, settings=SimpleNamespace(json_logs=True)))
+    monkeypatch.setattr(entry.logs, "configure", lambda **kwargs: None)
+    monkeypatch.setattr(entry.signal, "signal", lambda *args: None)  # pytest's own handlers stay
+    monkeypatch.setattr(entry.time, "sleep", lambda seconds: None)
+    entry.main([])
+    assert len(started) == 3 and started[-1].stop_requested
+    started.clear()
+    entry.main(["--burst"])  # a burst run ends when its queue is empty, however it ended
+    assert len(started) == 1
 
 
 def test_backlog_lists_what_is_owed(runner, runtime):

@@ -32,6 +32,12 @@ class GatewayWorker(SimpleWorker):
         super().__init__(queues, connection=runtime.redis, name=outbox.worker_name(),
                          worker_ttl=self.reconcile_every + 15, maintenance_interval=self.reconcile_every, **kwargs)
 
+    stop_requested = False  # by a signal (SIGTERM, Ctrl-C), as opposed to quitting on an error
+
+    def request_stop(self, signum, frame):
+        self.stop_requested = True
+        super().request_stop(signum, frame)
+
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
         self.reconcile()
