@@ -97,10 +97,8 @@ def mark_done(session: Session, job: str, target_id: int) -> bool:
         .values(done_at=datetime.now(timezone.utc)), execution_options=UNSYNCED).rowcount)
 
 
-def _stamp(runtime, job: str, target_id: int, handed_over: bool) -> None:
-    """Count a hand-over to RQ on the row, or take back the stamp `add` wrote for one that failed."""
-    values = dict(enqueued_at=datetime.now(timezone.utc), attempts=Outbox.attempts + 1) if handed_over else \
-        dict(enqueued_at=None, attempts=Outbox.attempts - 1)
+def _stamp(runtime, job: str, target_id: int, **values) -> None:
+    """Write the row's hand-over bookkeeping (`enqueued_at`, `attempts`)."""
     try:
         with runtime.db.session() as session:
             session.execute(update(Outbox).where(Outbox.job == job, Outbox.target_id == target_id).values(**values))
@@ -122,11 +120,11 @@ def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = 
             runtime.queue.enqueue(func, target_id, **options)
     except RedisError as exc:
         log.warning("queue unavailable, %s %s left to the reconciler: %s", job, target_id, type(exc).__name__)
-        if stamped:
-            _stamp(runtime, job, target_id, handed_over=False)
+        if stamped:  # take back the hand-over `add` counted
+            _stamp(runtime, job, target_id, enqueued_at=None, attempts=Outbox.attempts - 1)
         return False
     if not stamped:
-        _stamp(runtime, job, target_id, handed_over=True)
+        _stamp(runtime, job, target_id, enqueued_at=datetime.now(timezone.utc), attempts=Outbox.attempts + 1)
     return True
 
 
