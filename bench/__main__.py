@@ -116,6 +116,15 @@ class Bench:
             time.sleep(0.5)
         return self.stack.queue_depth(), time.monotonic() - started
 
+    def alerts_for(self, run: loads.Run, deadline: float) -> dict[str, float]:
+        """First alert per reference code, waiting (up to `deadline`) for any still missing:
+        an empty queue does not mean the last job's alert has reached the provider yet."""
+        while True:
+            alerts = loads.alerts_seen(self.stack.alerts_file, run.started)
+            if all(ref in alerts for ref in run.refs) or time.monotonic() >= deadline:
+                return alerts
+            time.sleep(0.5)
+
     # -- scenarios ------------------------------------------------------------------------
     def peer(self) -> Optional[float]:
         print("peer: installing ussd-menu-builder with npm", flush=True)
@@ -203,8 +212,9 @@ class Bench:
         self.fresh()
         run = loads.steady_sessions(self.stack.web_port, WEBHOOK_TOKEN, rate, SECONDS, f"c{rate:g}")
         depth_at_end = self.stack.queue_depth()
+        load_ended = time.monotonic()
         left, waited = self.drain()
-        alerts = loads.alerts_seen(self.stack.alerts_file, run.started)
+        alerts = self.alerts_for(run, load_ended + DRAIN_SECONDS)
         delays = [alerts[ref] - t for ref, t in run.refs.items() if ref in alerts]
         scenario = f"(c) report -> alert, {rate:g} reports/s, {SECONDS:g} s"
         achieved = run.done / run.seconds if run.seconds else 0.0

@@ -211,8 +211,10 @@ class Stack:
         return max((rss_mb(p.pid) for p in self.workers), default=0.0)
 
     def queue_depth(self, queue: str = "default") -> int:
-        """Jobs waiting or running (not those scheduled for later: acknowledgement deadlines)."""
-        return self.redis.llen(f"rq:queue:{queue}") + self.redis.zcard(f"rq:wip:{queue}")
+        """Jobs waiting or running (not those scheduled for later: acknowledgement deadlines),
+        counting one a worker has taken from the queue but not yet registered as started."""
+        return (self.redis.llen(f"rq:queue:{queue}") + self.redis.llen(f"rq:queue:{queue}:intermediate")
+                + self.redis.zcard(f"rq:wip:{queue}"))
 
 
 def install_peer() -> Optional[Path]:
