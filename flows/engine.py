@@ -1,7 +1,7 @@
 """The interpreter: a session's state is a pure function of the flow and the inputs so far.
 
-That property is what lets the gateway replay Africa's Talking's accumulated `text` when the
-cached state is gone (Redis restarted, TTL passed) and land on exactly the same screen.
+That property is what lets the gateway replay Africa's Talking's accumulated `text` on every
+hop, keeping no state between hops, and land on exactly the screen the caller is on.
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""USSD session state in Redis, with a TTL.
+"""USSD session state in Redis, with a TTL, for a channel that sends only the latest answer
+(one that sends every input so far needs none: gateway.ussd replays them).
 
-Redis is a cache here, not the record: on a miss or an error the caller replays the inputs,
-so a Redis restart never breaks a session mid-report. The stored value holds no phone number."""
+The stored value holds no phone number. On a miss or an error the caller starts again from the
+first screen: the report itself is only ever filed in the database."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from typing import Optional
@@ -15,11 +15,6 @@ from redis.exceptions import RedisError
 from config.settings import SESSION_TTL_SECONDS
 
 log = logging.getLogger(__name__)
-
-
-def digest(inputs) -> str:
-    """Fingerprint of the inputs a cached state was computed from."""
-    return hashlib.blake2b("*".join(inputs).encode(), digest_size=8).hexdigest()
 
 
 class SessionStore:
@@ -34,18 +29,18 @@ class SessionStore:
             raw = self.redis.get(self._key(channel, session_id))
             value = json.loads(raw) if raw else None
         except (RedisError, ValueError) as exc:
-            log.warning("session cache unavailable, replaying inputs: %s", type(exc).__name__)
+            log.warning("session state unavailable: %s", type(exc).__name__)
             return None
-        return value if isinstance(value, dict) else None  # anything else is not ours: replay
+        return value if isinstance(value, dict) else None  # anything else is not ours
 
     def save(self, channel: str, session_id: str, value: dict) -> None:
         try:
             self.redis.set(self._key(channel, session_id), json.dumps(value, separators=(",", ":")), ex=self.ttl)
         except RedisError as exc:
-            log.warning("session cache not saved: %s", type(exc).__name__)
+            log.warning("session state not saved: %s", type(exc).__name__)
 
     def delete(self, channel: str, session_id: str) -> None:
         try:
             self.redis.delete(self._key(channel, session_id))
         except RedisError as exc:
-            log.warning("session cache not cleared: %s", type(exc).__name__)
+            log.warning("session state not cleared: %s", type(exc).__name__)

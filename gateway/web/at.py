@@ -61,8 +61,6 @@ def delivery_report() -> Response:
 
 @bp.post("/ussd/events")
 def ussd_event() -> Response:
-    """End-of-session notification: the session is over, so its cached state can go now."""
-    session_id = (request.form.get("sessionId") or "").strip()
-    if session_id:
-        current_app.extensions["gateway"].ussd.sessions.delete(at.CHANNEL, session_id)
+    """End-of-session notification. Acknowledged and nothing more: an Africa's Talking session
+    keeps no state between hops (its `text` carries every input), so there is nothing to clear."""
     return _text("ok")
