@@ -97,7 +97,8 @@ class Engine:
         if self.is_end(state):
             return state
         choice = (raw or "").strip()
-        state = replace(state, invalid=False)
+        if state.invalid:  # a copy only when there is something to clear: every hop replays every step
+            state = replace(state, invalid=False)
         if choice == self.keys.exit:
             return State(screen=self.flow.exit_screen, lang=state.lang)
         if choice == self.keys.back:
