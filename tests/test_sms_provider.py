@@ -475,3 +475,26 @@ def test_sink_stores_and_prints_masked(make_runtime, sqlite_url, tmp_path, capsy
     assert printed == f"[sms-sink] to {MASKED}: {entry['body']}\n"
     for text in (line, printed):
         assert NUMBER not in text and "6281298765432" not in text
+
+
+ENVIRONMENTS = {
+    "a proxy": ({"HTTPS_PROXY": "http://proxy.internal:3128"}, {"https": "http://proxy.internal:3128"}, True),
+    "a proxy the host bypasses": ({"HTTPS_PROXY": "http://proxy.internal:3128", "NO_PROXY": "api.africastalking.com"},
+                                  {}, True),
+    "a CA bundle": ({"REQUESTS_CA_BUNDLE": "/etc/ssl/own-ca.pem"}, {}, "/etc/ssl/own-ca.pem"),
+    "nothing": ({}, {}, True),
+}
+
+
+@pytest.mark.parametrize(("env", "proxies", "verify"), ENVIRONMENTS.values(), ids=ENVIRONMENTS.keys())
+def test_the_sdk_session_keeps_what_the_environment_says(monkeypatch, env, proxies, verify):
+    """The environment is read once, when the provider is built, instead of on every SMS; a
+    proxy or CA bundle an operator sets must still apply to every send."""
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                 "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    provider = AfricasTalkingProvider("sandbox", SECRET_KEY, api_url="https://api.africastalking.com/version1")
+    session = provider._service._http
+    assert (session.proxies, session.verify, session.trust_env) == (proxies, verify, False)
