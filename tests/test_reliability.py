@@ -194,3 +194,28 @@ def test_running_worker_reconciles_what_redis_lost(client, runtime, fake_at, sta
     with runtime.db.session() as session:
         assert session.scalar(select(Outbox.enqueued_at).where(Outbox.job == "route_report")) is None
     assert fake_at.wait_for(1, timeout=30)[0]["to"] == "+6281277776666"
+
+
+def test_a_busy_worker_sends_its_own_heartbeat_at_most_once_a_second(runtime, monkeypatch):
+    """RQ beats three times per job; the worker key lives a minute or more, so one a second
+    keeps it as alive. A longer TTL than the last, and a beat inside a pipeline, always go."""
+    from workers import worker as worker_module
+    worker = worker_module.GatewayWorker([runtime.queue], runtime)
+    r = runtime.redis
+
+    def expires() -> int:
+        return r.info("commandstats").get("cmdstat_expire", {}).get("calls", 0)
+
+    before = expires()
+    for _ in range(5):
+        worker.heartbeat()
+    assert expires() - before == 1 and r.ttl(worker.key) > 60
+    worker.heartbeat(worker.worker_ttl + 600)  # a job's longer TTL is not held back
+    assert expires() - before == 2 and r.ttl(worker.key) > 600
+    with r.pipeline() as pipe:
+        worker.heartbeat(pipeline=pipe)
+        pipe.execute()
+    assert expires() - before == 3
+    monkeypatch.setattr(worker_module, "HEARTBEAT_EVERY_SECONDS", 0.0)
+    worker.heartbeat()
+    assert expires() - before == 4

@@ -9,6 +9,7 @@ many do it each time."""
 from __future__ import annotations
 
 import logging
+import time
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker
@@ -21,6 +22,7 @@ RECONCILE_INTERVAL_SECONDS = 30
 RECONCILE_LOCK = "outbox:reconcile:lock"
 PURGE_INTERVAL_SECONDS = 86400
 PURGE_LOCK = "retention:purge:lock"
+HEARTBEAT_EVERY_SECONDS = 1.0  # at most this often a heartbeat sent on its own (not in a pipeline)
 
 
 class GatewayWorker(SimpleWorker):
@@ -37,6 +39,20 @@ class GatewayWorker(SimpleWorker):
     def request_stop(self, signum, frame):
         self.stop_requested = True
         super().request_stop(signum, frame)
+
+    _last_beat = (float("-inf"), 0)  # (monotonic time, TTL) of the last heartbeat sent on its own
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        """RQ sends one before and after every dequeue and one after every job: three per job,
+        two round trips each. The worker key's TTL is worker_ttl + 60 s or more, so in a busy
+        queue one a second keeps it as alive. One asking for a longer TTL than the last, or
+        sent in a pipeline with the job's own bookkeeping, always goes."""
+        if pipeline is None:
+            ttl, at = timeout or self.worker_ttl + 60, time.monotonic()
+            if at - self._last_beat[0] < HEARTBEAT_EVERY_SECONDS and ttl <= self._last_beat[1]:
+                return
+            self._last_beat = (at, ttl)
+        super().heartbeat(timeout, pipeline)
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
