@@ -63,16 +63,27 @@ def test_make_run_serves_a_full_session_and_ctrl_c_stops_everything(stack):
 
 
 def test_ctrl_c_kills_a_stuck_worker_and_what_it_started_after_the_grace_period(stack):
-    """RQ's signal handler can hang on Redis; the worker and its scheduler process must not outlive `make run`."""
+    """RQ's signal handler can hang on Redis; the worker and its scheduler process must not
+    outlive `make run`. Hung here twice over: both are stopped (SIGSTOP) and Redis is frozen,
+    because bash's `kill` wakes a stopped job it knows about with SIGCONT, and a woken worker's
+    handler then waits on the frozen Redis, as a hung one does."""
     s = stack(STOP_GRACE_SECONDS="1")
     def worker_processes():  # the worker and RQ's scheduler, forked from it
         found = {pid: cmd for pid, cmd in session_processes(s.proc.pid).items() if "-m workers" in cmd}
         return found if len(found) >= 2 else None
     worker = wait_until(worker_processes, timeout=15)
-    for pid in worker:
-        os.kill(pid, signal.SIGSTOP)  # deaf to TERM, as if hung
-    assert s.interrupt() != 0
-    assert "killed after 1s" in s.log()
+    with redis.Redis(port=s.redis_port) as client:
+        redis_pid = client.info("server")["process_id"]
+    os.kill(redis_pid, signal.SIGSTOP)
+    try:
+        for pid in worker:
+            os.kill(pid, signal.SIGSTOP)
+        os.killpg(s.proc.pid, signal.SIGINT)  # Ctrl-C
+        wait_until(lambda: "killed after 1s" in s.log(), timeout=15)
+    finally:
+        os.kill(redis_pid, signal.SIGCONT)  # make run stops Redis last, once the rest is gone
+    assert s.proc.wait(30) != 0
+    assert not set(worker) & set(session_processes(s.proc.pid)), s.log()
     _assert_all_stopped(s)
 
 
