@@ -2,7 +2,7 @@
 
 A channel that sends every input so far (Africa's Talking's `text`) keeps no state between
 hops: the engine replays the inputs, a pure function of the flow. That is cheaper than a state
-cached in Redis (about 30 µs to replay a report's seven keys, against about 160 µs for reading
+cached in Redis (about 25 µs to replay a report's seven keys, against about 150 µs for reading
 and writing the state; BENCHMARKS.md), and a menu hop then never waits on Redis. A channel
 that sends only the latest answer has its state kept in Redis (gateway.sessions) between hops.
 Only the screen being shown applies its effect, and effects are idempotent, so replays and
