@@ -70,6 +70,13 @@ def check(flow: Flow, catalog: Catalog, data: Optional[FlowData] = None,
             problems.append(f"{where(name, 'effect')}: unknown effect {screen.effect!r}")
         if screen.effect and not screen.on_error:
             problems.append(f"{where(name, 'on_error')}: a screen with an effect needs an error screen")
+        # A hop replays the inputs through the screens, effects aside: a session must end where an
+        # effect applies, or the next hop would carry on from the effect's screen, not its outcome.
+        if (screen.effect or screen.on_error) and screen.type != "end":
+            fld = "effect" if screen.effect else "on_error"
+            problems.append(f"{where(name, fld)}: only an end screen can have one")
+        if screen.on_error in screens and screens[screen.on_error].type != "end":
+            problems.append(f"{where(name, 'on_error')}: the error screen {screen.on_error!r} must be an end screen")
         keys = [o.key for o in screen.options]
         if screen.type == "list":
             keys = [str(n) for n in range(1, len(data.sources.get(screen.source, [])) + 1)]

@@ -54,6 +54,11 @@ FLOW_BREAKS = {
                     "ussd: screens.orphan.type: unreachable"),
     "bad type": (lambda d: d["screens"]["main"].update(type="carousel"), "ussd.yaml: screens.main.type:"),
     "limit": (lambda d: d.update(limit=100), "over the limit of 100"),
+    "effect on a screen that goes on": (lambda d: d["screens"]["victim"].update(effect="submit_report",
+                                                                                on_error="submit_failed"),
+                                        "ussd: screens.victim.effect: only an end screen can have one"),
+    "error screen that goes on": (lambda d: d["screens"]["submitted"].update(on_error="victim"),
+                                  "ussd: screens.submitted.on_error: the error screen 'victim' must be an end screen"),
 }
 
 
