@@ -1,12 +1,14 @@
 """The request-path savings of issue 6 keep their guarantees: a right token remembered for a
 second never outlives a lock-out, a new session's two limits still refuse in one round trip,
-a retried final hop still gets the code already given, and SMS go out over one kept session."""
+a menu hop makes no Redis call, a retried final hop still gets the code already given, and SMS
+go out over one kept session."""
 from __future__ import annotations
 
 import requests
 from phone import Phone, flask_transport
 
 from gateway import create_app
+from gateway.console import metrics
 from gateway.reports import NewReport, ReportDesk
 from gateway.sms.africastalking import AfricasTalkingProvider
 
@@ -30,6 +32,22 @@ def test_a_new_session_is_refused_when_the_daily_reports_are_used_up(settings_ov
     assert "Kode: " in first.run(["1", "1", "1", "2", "2", "1", "1"])[-1]
     again = Phone(flask_transport(client), number="+6281298765433").dial()
     assert again.startswith("END ") and "Kode" not in again  # one report a day for this number: no new session
+
+
+def test_a_menu_hop_makes_no_redis_call(app, client, monkeypatch):
+    """Between the dial (the limits) and the hop that files (the daily count, the queue), an
+    Africa's Talking hop is answered from its `text` alone."""
+    monkeypatch.setattr(metrics, "FLUSH_SECONDS", 3600.0)  # the metrics' own write, once in a while
+    redis = app.extensions["gateway"].runtime.redis
+    phone = Phone(flask_transport(client), number="+6281298765434")
+    assert phone.dial().startswith("CON ")
+    calls = []
+    for name in ("execute_command", "pipeline"):
+        real = getattr(redis, name)
+        monkeypatch.setattr(redis, name, lambda *a, _name=name, _real=real, **k: calls.append(_name) or _real(*a, **k))
+    screens = [phone.press(key) for key in ["1", "1", "1", "2", "2", "1"]]  # up to the confirmation
+    assert all(s.startswith("CON ") for s in screens) and calls == []
+    assert "Kode: " in phone.press("1") and calls  # the hop that files does use Redis
 
 
 def test_a_retried_final_hop_gets_the_code_already_given(app):
