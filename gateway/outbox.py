@@ -149,6 +149,10 @@ def _worker_gone(name: Optional[str]) -> bool:
 
 
 RECONCILE_CHUNK = 500  # job look-ups per Redis round trip
+# A worker moves a job from the queue to RQ's intermediate list, then within milliseconds marks
+# it started. One still there on a later pass, at least this long after it was first seen, was
+# taken by a worker that died in between.
+TAKEN_AND_DROPPED_SECONDS = 1.0
 
 
 def _live(job: Optional[Job]) -> bool:
@@ -159,6 +163,27 @@ def _live(job: Optional[Job]) -> bool:
         log.warning("%s was running on a worker that is gone: enqueued again", job.id)
         return False
     return status in LIVE
+
+
+def _taken_and_dropped(runtime) -> set[str]:
+    """Jobs a worker took from the queue and died before starting: still `queued`, in no queue.
+    RQ gives such a job up only after a minute, and then as failed; here it is enqueued again
+    on the next pass that still finds it. RQ's own first-seen mark dates each sighting."""
+    intermediate, stuck = runtime.queue.intermediate_queue, set()
+    for found in intermediate.get_job_ids():
+        if intermediate.set_first_seen(found):
+            continue  # first sighting: a live worker may be about to start it
+        first_seen = intermediate.get_first_seen(found)
+        if first_seen and (datetime.now(timezone.utc) - first_seen).total_seconds() >= TAKEN_AND_DROPPED_SECONDS:
+            stuck.add(found)
+    return stuck
+
+
+def _forget_dropped(runtime, found: str) -> None:
+    """Once enqueued again, off the intermediate list: RQ would otherwise fail it a minute on."""
+    intermediate = runtime.queue.intermediate_queue
+    intermediate.remove(found)
+    runtime.redis.delete(intermediate.get_first_seen_key(found))
 
 
 def _release_stalled_sends(runtime) -> int:
@@ -192,13 +217,18 @@ def reconcile(runtime) -> int:
         pending = session.execute(select(Outbox.job, Outbox.target_id, Outbox.not_before).where(
             Outbox.done_at.is_(None),
             or_(Outbox.not_before.is_(None), Outbox.not_before <= datetime.now(timezone.utc)))).all()
-    count = 0
+    count, dropped = 0, _taken_and_dropped(runtime) if pending else set()
     for start in range(0, len(pending), RECONCILE_CHUNK):
         chunk = pending[start:start + RECONCILE_CHUNK]
         jobs = Job.fetch_many([job_id(job, target_id) for job, target_id, _ in chunk], connection=runtime.redis)
         for (job, target_id, not_before), found in zip(chunk, jobs, strict=True):
-            if not _live(found) and enqueue(runtime, job, target_id, not_before):
+            was_dropped = found is not None and found.id in dropped
+            if was_dropped:
+                log.warning("%s was taken by a worker that died before starting it: enqueued again", found.id)
+            if (was_dropped or not _live(found)) and enqueue(runtime, job, target_id, not_before):
                 count += 1
+                if was_dropped:
+                    _forget_dropped(runtime, found.id)
     if count:
         log.info("reconciler re-enqueued %d outbox jobs", count)
     return count

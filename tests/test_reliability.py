@@ -120,6 +120,22 @@ def test_a_job_held_by_a_killed_worker_is_enqueued_again(at_runtime):
     assert outbox.reconcile(at_runtime) == 0
 
 
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_enqueued_again(runtime, monkeypatch):
+    """Killed between taking the job from the queue and marking it started: the job still says
+    `queued` but sits in RQ's intermediate list, where RQ would leave it a minute and then fail it."""
+    with runtime.db.session() as session:
+        outbox.add(session, "route_report", 9)
+    assert outbox.reconcile(runtime) == 1
+    queue, r = runtime.queue, runtime.redis
+    assert r.lmove(queue.key, queue.intermediate_queue_key) == b"route_report-9"  # taken; then SIGKILL
+    assert outbox.reconcile(runtime) == 0  # first sighting: a live worker may be about to start it
+    monkeypatch.setattr(outbox, "TAKEN_AND_DROPPED_SECONDS", 0.0)
+    assert outbox.reconcile(runtime) == 1  # still there on the next pass: enqueued again
+    assert queue.job_ids == ["route_report-9"] and queue.intermediate_queue.get_job_ids() == []
+    assert not r.exists(queue.intermediate_queue.get_first_seen_key("route_report-9"))
+    assert outbox.reconcile(runtime) == 0  # queued for real now
+
+
 def test_reconciler_looks_at_a_deadline_redis_lost_once_it_is_due(runtime):
     """Open deadlines hours away are not looked up on every pass; once due, a lost one runs."""
     later = datetime.now(timezone.utc) + timedelta(minutes=30)
