@@ -34,9 +34,11 @@ def _hand_over(rt, batch: outbox.Batch) -> None:
     dequeue, registries; about 5 ms of worker CPU) and the responder the wait. A send that must
     be retried, and every one after it, goes to RQ after the usual first back-off. A crash
     mid-send leaves what any crashed send job leaves: the reconciler takes it up."""
-    sends = [target_id for job, target_id, not_before in batch.jobs if job == "send_sms" and not_before is None]
+    sends = []
     for job, target_id, not_before in batch.jobs:
-        if (job, not_before) != ("send_sms", None):
+        if (job, not_before) == ("send_sms", None):
+            sends.append(target_id)
+        else:
             outbox.enqueue(rt, job, target_id, not_before, stamped=True)
     retry_at = None
     for n, message_id in enumerate(sends):
