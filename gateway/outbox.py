@@ -155,8 +155,13 @@ RECONCILE_CHUNK = 500  # job look-ups per Redis round trip
 TAKEN_AND_DROPPED_SECONDS = 1.0
 
 
-def _live(job: Optional[Job]) -> bool:
+def _live(job: Optional[Job], dropped: set[str]) -> bool:
+    """Whether RQ will run the job: not if Redis lost it, if its worker died holding it, or if a
+    worker took it from the queue and died before starting it (`dropped`)."""
     if job is None:
+        return False
+    if job.id in dropped:
+        log.warning("%s was taken by a worker that died before starting it: enqueued again", job.id)
         return False
     status = job.get_status(refresh=False)
     if status == JobStatus.STARTED and _worker_gone(job.worker_name):
@@ -222,12 +227,9 @@ def reconcile(runtime) -> int:
         chunk = pending[start:start + RECONCILE_CHUNK]
         jobs = Job.fetch_many([job_id(job, target_id) for job, target_id, _ in chunk], connection=runtime.redis)
         for (job, target_id, not_before), found in zip(chunk, jobs, strict=True):
-            was_dropped = found is not None and found.id in dropped
-            if was_dropped:
-                log.warning("%s was taken by a worker that died before starting it: enqueued again", found.id)
-            if (was_dropped or not _live(found)) and enqueue(runtime, job, target_id, not_before):
+            if not _live(found, dropped) and enqueue(runtime, job, target_id, not_before):
                 count += 1
-                if was_dropped:
+                if found is not None and found.id in dropped:
                     _forget_dropped(runtime, found.id)
     if count:
         log.info("reconciler re-enqueued %d outbox jobs", count)
