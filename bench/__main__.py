@@ -293,10 +293,11 @@ class Bench:
         """Redis bytes per live USSD session. An Africa's Talking session keeps none (the
         browsing run's open sessions are counted in the table); a channel that sends only the
         latest answer keeps its state: 100,000 such sessions as a hop leaves them (after the
-        region screen), written through the gateway's own SessionStore, in UssdService._keep's shape."""
+        region screen), written through the gateway's own SessionStore and `kept_state`."""
         from flows.engine import State
         from gateway.content import load_content
         from gateway.sessions import SessionStore
+        from gateway.ussd import kept_state
         self.stack.stop_web()
         self.stack.stop_workers()
         r = self.stack.redis
@@ -304,7 +305,7 @@ class Bench:
         content = load_content()
         keys = loads.REPORT_KEYS[:5]
         state = content.engine.run(keys)
-        value = {"v": content.flow.version, "st": state.to_dict()}
+        value = kept_state(content.flow, state)
         assert State.from_dict(value["st"]) == state
         before = r.info("memory")["used_memory"]
         pipe = r.pipeline(transaction=False)

@@ -37,6 +37,11 @@ class UssdHop:
         return normalise(self.raw_phone)
 
 
+def kept_state(flow, state: State) -> dict:
+    """What Redis holds between hops for a channel that sends the latest answer alone."""
+    return {"v": flow.version, "st": state.to_dict()}
+
+
 class UssdService:
     def __init__(self, runtime, sessions: SessionStore, desk: ReportDesk):
         self.runtime = runtime
@@ -66,7 +71,7 @@ class UssdService:
         if state is None:
             self.sessions.delete(hop.channel, hop.session_id)
         else:
-            self.sessions.save(hop.channel, hop.session_id, {"v": self.flow.version, "st": state.to_dict()})
+            self.sessions.save(hop.channel, hop.session_id, kept_state(self.flow, state))
 
     def _refused(self, hop: UssdHop) -> bool:
         """Limits apply when a session starts, never inside one: a report under way completes."""
