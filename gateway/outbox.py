@@ -8,6 +8,7 @@ import os
 import random
 import socket
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Optional
 
 from redis.exceptions import RedisError
@@ -145,7 +146,16 @@ def _worker_gone(name: Optional[str]) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet still answers `kill -0`, but runs nothing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc here, or it just went: the next pass sees
+    return stat[stat.rindex(")") + 2:].startswith("Z")
 
 
 RECONCILE_CHUNK = 500  # job look-ups per Redis round trip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -134,6 +135,18 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_enqueued_again(
     assert queue.job_ids == ["route_report-9"] and queue.intermediate_queue.get_job_ids() == []
     assert not r.exists(queue.intermediate_queue.get_first_seen_key("route_report-9"))
     assert outbox.reconcile(runtime) == 0  # queued for real now
+
+
+def test_a_job_held_by_a_killed_worker_not_yet_reaped_is_enqueued_again(at_runtime):
+    """Killed, but its parent has not waited for it yet: the pid still answers `kill -0`."""
+    message_id = queue_sms(at_runtime)
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        wait_until(lambda: Path(f"/proc/{zombie.pid}/stat").read_text().split(") ")[1].startswith("Z"), timeout=10)
+        hold(at_runtime, message_id, f"{outbox.worker_name().split(':')[0]}:{zombie.pid}:abc")
+        assert outbox.reconcile(at_runtime) == 1
+    finally:
+        zombie.wait()
 
 
 def test_reconciler_looks_at_a_deadline_redis_lost_once_it_is_due(runtime):
