@@ -18,8 +18,22 @@ from .reports import ReportDesk
 from .runtime import Runtime, build_runtime
 from .sessions import SessionStore
 from .ussd import UssdService
+from .web import WEBHOOK_BLUEPRINTS
 
 log = logging.getLogger("gateway.http")
+SLOW_REQUEST_MS = 1000.0
+
+
+def request_log_level(blueprint: Optional[str], status: int, elapsed_ms: float) -> int:
+    """A routine aggregator callback (answered, and fast) is logged at DEBUG: at a campaign's
+    peak there are thousands a second, each already counted in /metrics with its latency, and a
+    line for each would cost a sixth of a USSD hop (BENCHMARKS.md). Everything else an operator
+    may act on stays at INFO: a refused or failed callback, a slow one, every console request."""
+    if elapsed_ms >= SLOW_REQUEST_MS:
+        return logging.WARNING
+    if blueprint in WEBHOOK_BLUEPRINTS and status < 400:
+        return logging.DEBUG
+    return logging.INFO
 
 
 @dataclass
@@ -66,7 +80,8 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     @app.after_request
     def _log_request(response: Response) -> Response:
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
+        log.log(request_log_level(request.blueprint, response.status_code, elapsed), "%s %s %s %.1fms",
+                request.method, request.path, response.status_code, elapsed)
         response.headers["X-Request-Id"] = g.get("request_id", "")
         return response
 

@@ -59,7 +59,7 @@ def test_filter_masks_arguments_and_tracebacks(records):
 
 def test_request_log_has_no_query_string(client, caplog, monkeypatch):
     """The webhook token travels in the URL; the request log names the path only."""
-    caplog.set_level(logging.INFO, logger="gateway.http")
+    caplog.set_level(logging.DEBUG, logger="gateway.http")  # a routine hop is logged at DEBUG
     client.post("/at/ussd?token=s3cret-token", data={"sessionId": "ATUid_1", "serviceCode": "*1#",
                                                       "phoneNumber": "+6281234565678", "text": ""})
     lines = [r.getMessage() for r in caplog.records if r.name == "gateway.http"]
@@ -73,6 +73,7 @@ def test_json_lines_carry_the_request_id_and_stay_redacted(client, records):
     records_handler.setFormatter(JsonFormatter())
     http = logging.getLogger("gateway.http")
     http.addHandler(records_handler)
+    http.setLevel(logging.DEBUG)  # a routine hop is logged at DEBUG
     try:
         answer = client.post("/at/ussd", data={"sessionId": "ATUid_log1", "phoneNumber": "+6281234565678",
                                                "serviceCode": "*123#", "text": ""},
@@ -80,6 +81,7 @@ def test_json_lines_carry_the_request_id_and_stay_redacted(client, records):
         fresh = client.get("/healthz", headers={"X-Request-Id": "not a token; drop table"})
     finally:
         http.removeHandler(records_handler)
+        http.setLevel(logging.NOTSET)
     lines = [json.loads(line) for line in records.getvalue().splitlines()]
     assert answer.headers["X-Request-Id"] == "lb-7f3a"
     assert lines[0]["request_id"] == "lb-7f3a" and lines[0]["message"].startswith("POST /at/ussd 200")
@@ -95,3 +97,28 @@ def test_production_logs_are_json_unless_told_otherwise():
     assert Settings(env="production").json_logs and not Settings().json_logs
     assert Settings(env="production", log_format="text").json_logs is False
     assert "LOG_FORMAT must be json or text" in " ".join(Settings(log_format="xml").problems())
+
+
+@pytest.mark.parametrize("blueprint, status, elapsed_ms, level", [
+    ("at", 200, 0.4, logging.DEBUG),        # a USSD hop: counted in /metrics, not a line each
+    ("sms8x8", 200, 3.0, logging.DEBUG),
+    ("at", 400, 0.4, logging.INFO),         # a malformed callback: somebody should look
+    ("at", 403, 0.2, logging.INFO),         # a wrong token
+    ("at", 503, 2.0, logging.INFO),         # the database down: the aggregator will retry
+    ("at", 200, 1500.0, logging.WARNING),   # slow enough to worry about the aggregator's limit
+    ("console", 200, 5.0, logging.INFO),    # staff actions are always a line
+    ("health", 200, 1.0, logging.INFO),
+    (None, 404, 0.1, logging.INFO),
+])
+def test_request_log_level(blueprint, status, elapsed_ms, level):
+    from gateway import request_log_level
+
+    assert request_log_level(blueprint, status, elapsed_ms) == level
+
+
+def test_a_refused_callback_is_logged_at_info(client, caplog):
+    caplog.set_level(logging.INFO, logger="gateway.http")
+    client.post("/at/ussd", data={"phoneNumber": "+6281234565678", "text": ""})  # no sessionId
+    client.post("/at/ussd", data={"sessionId": "ATUid_3", "phoneNumber": "+6281234565678", "text": ""})
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.http"]
+    assert len(lines) == 1 and lines[0].startswith("POST /at/ussd 400")

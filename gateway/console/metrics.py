@@ -31,12 +31,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..store.models import AuditEvent, Message, Outbox, Report
+from ..web import WEBHOOK_BLUEPRINTS
 
 log = logging.getLogger(__name__)
 
 # seconds; Africa's Talking drops a USSD answer after about 10 s
 WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-WEBHOOK_BLUEPRINTS = ("at", "sms8x8")  # the aggregators' callbacks: Africa's Talking and 8x8
 ROUTES_KEY = "metrics:webhook:routes"
 ROUTE_KEY = "metrics:webhook:{}"
 
