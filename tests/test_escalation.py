@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from inline_jobs import drain
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway import create_app, dispatch, outbox, roster
 from gateway.store.models import Assignment, AuditEvent, Message, Outbox, Report, Responder
@@ -120,11 +120,39 @@ def test_a_failed_send_in_the_routing_job_leaves_it_and_the_rest_to_rq_after_a_b
     assert fake_at.messages == [] and _queued_sends(rt) == []  # not tried again at once
     scheduled = rt.queue.scheduled_job_registry.get_job_ids()
     assert {f"send_sms-{m}" for m in alerts} <= set(scheduled)
-    with rt.db.session() as session:
-        assert list(session.scalars(select(Message.state).where(Message.id.in_(alerts)).order_by(Message.id))) == [
-            "retry", "queued"]
+    with rt.db.session() as session:  # the second, claimed with the first but never tried, is as it was
+        assert session.execute(select(Message.state, Message.attempts).where(Message.id.in_(alerts))
+                               .order_by(Message.id)).all() == [("retry", 1), ("queued", 0)]
     settle(rt, monkeypatch)  # their time has come
     assert sorted(m["to"] for m in fake_at.messages) == sorted([OKI, "+6281277776610"])
+
+
+class Killed(BaseException):
+    """The worker process dying: nothing in the job catches it."""
+
+
+def test_alerts_claimed_by_a_routing_job_killed_before_sending_them_are_sent_once_later(
+        esc_app, rt, fake_at, monkeypatch):
+    """The routing job claims its first alerts in its own transaction; if it dies right after
+    the commit, the reconciler finds them stalled in `sending` and each goes out exactly once."""
+    def killed(rt, claimed):
+        raise Killed()
+
+    monkeypatch.setattr(jobs, "_send_claimed", killed)
+    with pytest.raises(Killed):
+        _route_with_desk_of(rt, monkeypatch, esc_app, 2)
+    monkeypatch.undo()
+    with rt.db.session() as session:
+        assert set(session.scalars(select(Message.state).where(Message.purpose == "alert"))) == {"sending"}
+    assert _queued_sends(rt) == [] and fake_at.messages == []
+
+    stale = datetime.now(timezone.utc) - timedelta(seconds=outbox.SENDING_STALE_SECONDS + 1)
+    with rt.db.session() as session:
+        session.execute(update(Message).values(updated_at=stale))
+    assert outbox.reconcile(rt) == 2
+    settle(rt, monkeypatch)
+    assert sorted(m["to"] for m in fake_at.messages) == sorted([OKI, "+6281277776610"])
+    assert actions(rt).count("send_released") == 2
 
 
 def test_no_acknowledgement_escalates_once_then_stops_at_the_top(esc_app, rt, fake_at, monkeypatch):
