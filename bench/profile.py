@@ -1,15 +1,24 @@
-"""Profile the USSD request path in one process: `python -m bench.profile [sessions]`.
+"""Profile the gateway in one process, on a private redis-server and a SQLite file:
 
-A private redis-server and a SQLite file, the real app through Flask's test client (no HTTP
-server, so only the gateway's own work shows), full report sessions, pyinstrument's tree
-printed. This is how the hot spots fixed for issue 6 were found (BENCHMARKS.md)."""
+    python -m bench.profile [sessions]        the USSD request path: full report sessions
+    python -m bench.profile worker [reports]  the worker: reports filed, then routed and alerted
+
+`hops`, the default, calls the app as a WSGI server would (no HTTP server, so only the gateway's
+own work shows): the time per hop, per hop without the report, per final hop, then
+pyinstrument's tree. `worker` files reports with the web's own ReportDesk, then works the queue
+with the real worker in burst mode against the fake Africa's Talking: CPU and Redis commands
+per report, and where the CPU goes by library (cProfile's own time). The app's log lines go to a
+file, as under a server. This is how the hot spots fixed for issue 6 were found (BENCHMARKS.md)."""
 from __future__ import annotations
 
+import cProfile
 import io
 import os
+import pstats
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -18,53 +27,129 @@ from pyinstrument import Profiler
 from .loads import REPORT_KEYS
 from .stack import WEBHOOK_TOKEN, Stack
 
+ANSWERS = {"victim": "woman", "region": "16.71", "urgent": False, "contact": True}
+
+
+def _quiet_stderr(work: Path):
+    """The app logs to stderr: point it at a file (as a server's log) and keep the terminal."""
+    terminal = os.fdopen(os.dup(2), "w", buffering=1)
+    log = open(work / "app.log", "w")
+    os.dup2(log.fileno(), 2)
+    sys.stderr = log
+    return terminal
+
+
+def hops(stack: Stack, sessions: int, out) -> None:
+    from gateway import create_app
+    app = create_app().wsgi_app  # called as the server calls it: no test client in the profile
+
+    def post(form: dict) -> str:
+        body = urlencode(form).encode()
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/at/ussd", "QUERY_STRING": f"token={WEBHOOK_TOKEN}",
+                   "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+                   "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": "application/x-www-form-urlencoded",
+                   "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
+                   "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True,
+                   "wsgi.run_once": False, "wsgi.version": (1, 0)}
+        status = []
+        text = b"".join(app(environ, lambda s, h, exc=None: status.append(s))).decode()
+        assert status[0].startswith("200") and text[:4] in ("CON ", "END "), (status, text)
+        return text
+
+    spent = {"first": 0.0, "menus": 0.0, "final": 0.0}
+
+    def session(n: int) -> None:
+        for i in range(len(REPORT_KEYS) + 1):
+            started = time.perf_counter()
+            post({"sessionId": f"p-{n}", "phoneNumber": f"+62813{n:08d}", "serviceCode": "*123#",
+                  "text": "*".join(REPORT_KEYS[:i])})
+            kind = "first" if i == 0 else "final" if i == len(REPORT_KEYS) else "menus"
+            spent[kind] += time.perf_counter() - started
+
+    for n in range(20):  # warm up: connections opened, caches filled
+        session(1_000_000 + n)
+    spent.update(first=0.0, menus=0.0, final=0.0)
+    for n in range(sessions):
+        session(2_000_000 + n)
+    per = lambda kind, count: spent[kind] / sessions / count * 1000  # noqa: E731
+    without = (spent["first"] + spent["menus"]) / sessions / len(REPORT_KEYS) * 1000
+    print(f"{sessions} sessions, not profiled, in-process: {without:.3f} ms per hop without the report "
+          f"(first hop {per('first', 1):.3f}, the rest {per('menus', len(REPORT_KEYS) - 1):.3f}), "
+          f"{per('final', 1):.2f} ms per final hop (the report filed)", file=out)
+    profiler = Profiler(interval=0.0005)
+    with profiler:
+        for n in range(sessions):
+            session(n)
+    print(profiler.output_text(unicode=True, color=False, show_all=False), file=out)
+
+
+def worker(stack: Stack, reports: int, out) -> None:
+    from gateway import logs
+    from gateway.reports import NewReport, ReportDesk
+    from workers.runtime import runtime
+    from workers.worker import GatewayWorker
+    rt = runtime()
+    logs.configure(json_lines=True)
+    desk = ReportDesk(rt)
+    categories = [c.id for c in rt.content.directory.categories]
+
+    def file(first: int) -> None:
+        for n in range(first, first + reports):
+            desk.submit(NewReport("at-ussd", f"s{n}", f"+62813{n:08d}",
+                                  {**ANSWERS, "category": categories[n % len(categories)]}))
+
+    def work() -> float:
+        started = time.process_time()
+        GatewayWorker([rt.queue], rt).work(burst=True, with_scheduler=False, logging_level="WARNING")
+        return (time.process_time() - started) / reports * 1000
+
+    def commands() -> Counter:
+        return Counter({k.removeprefix("cmdstat_"): v["calls"] for k, v in stack.redis.info("commandstats").items()})
+
+    file(0)
+    work()  # warm up
+    before = commands()
+    file(100_000)
+    cpu = work()
+    used = commands() - before
+    print(f"{reports} reports: worker CPU {cpu:.2f} ms per report; Redis commands per report "
+          f"{sum(used.values()) / reports:.1f}:", file=out)
+    print("  " + ", ".join(f"{name} {count / reports:.2f}" for name, count in used.most_common(12)), file=out)
+    file(200_000)
+    profile = cProfile.Profile()
+    profile.runcall(work)
+    by_library: Counter = Counter()
+    for (path, _, _), (_, _, own, _, _) in pstats.Stats(profile).stats.items():
+        by_library[_library(path)] += own
+    total = sum(by_library.values())
+    print("where the CPU goes (cProfile, own time):", file=out)
+    for library, seconds in by_library.most_common(12):
+        print(f"  {library:<28} {seconds / total:6.1%}", file=out)
+
+
+def _library(path: str) -> str:
+    if "site-packages/" in path:
+        return path.split("site-packages/")[1].split("/")[0]
+    here = str(Path(__file__).resolve().parent.parent) + "/"
+    if path.startswith(here):
+        return "this repository: " + path[len(here):].split("/")[0]
+    return "built-ins" if path.startswith(("~", "<")) else "standard library"
+
 
 def main() -> None:
-    sessions = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    args = sys.argv[1:]
+    mode = args.pop(0) if args and not args[0].isdigit() else "hops"
+    count = int(args[0]) if args else 300
     work = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     stack = Stack(work)
+    out = _quiet_stderr(work)
     try:
         stack.start_redis()
+        stack.start_fake_at()
         env = stack.env(f"sqlite:///{work / 'var' / 'gateway.db'}", work / "var")
         stack.prepare_database(env)
         os.environ.update(env)
-        from gateway import create_app
-        app = create_app().wsgi_app  # called as the server calls it: no test client in the profile
-
-        def post(form: dict) -> str:
-            body = urlencode(form).encode()
-            environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/at/ussd", "QUERY_STRING": f"token={WEBHOOK_TOKEN}",
-                       "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
-                       "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": "application/x-www-form-urlencoded",
-                       "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
-                       "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True,
-                       "wsgi.run_once": False, "wsgi.version": (1, 0)}
-            status = []
-            text = b"".join(app(environ, lambda s, h, exc=None: status.append(s))).decode()
-            assert status[0].startswith("200") and text[:4] in ("CON ", "END "), (status, text)
-            return text
-
-        spent = {"hops": 0.0, "final": 0.0}
-
-        def session(n: int) -> None:
-            for i in range(len(REPORT_KEYS) + 1):
-                started = time.perf_counter()
-                post({"sessionId": f"p-{n}", "phoneNumber": f"+62813{n:08d}", "serviceCode": "*123#",
-                      "text": "*".join(REPORT_KEYS[:i])})
-                spent["final" if i == len(REPORT_KEYS) else "hops"] += time.perf_counter() - started
-
-        for n in range(20):  # warm up: connections opened, caches filled
-            session(1_000_000 + n)
-        spent.update(hops=0.0, final=0.0)
-        for n in range(sessions):
-            session(2_000_000 + n)
-        print(f"{sessions} sessions, not profiled: {spent['hops'] / sessions / len(REPORT_KEYS) * 1000:.2f} ms per "
-              f"hop, {spent['final'] / sessions * 1000:.2f} ms per final hop (the report filed), in-process")
-        profiler = Profiler(interval=0.0005)
-        with profiler:
-            for n in range(sessions):
-                session(n)
-        print(profiler.output_text(unicode=True, color=False, show_all=False))
+        {"hops": hops, "worker": worker}[mode](stack, count, out)
     finally:
         stack.stop_all()
 
