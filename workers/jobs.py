@@ -80,12 +80,12 @@ def _send_claimed(rt, claimed: list[Message]) -> set[int]:
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
             if not isinstance(exc, TransientSendError):
                 log.exception("message %s: sending in line failed; queued", message.id)
-            _release([m.id for m in claimed[n + 1:]], rt)
+            _release(rt, [m.id for m in claimed[n + 1:]])
             return {m.id for m in claimed[n:]}
     return set()
 
 
-def _release(message_ids: list[int], rt) -> None:
+def _release(rt, message_ids: list[int]) -> None:
     """Claimed messages never tried go back to the queue as they were. If that fails too, the
     reconciler releases them once they look stalled."""
     if not message_ids:
