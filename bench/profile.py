@@ -2,12 +2,14 @@
 
     python -m bench.profile [sessions]        the USSD request path: full report sessions
     python -m bench.profile worker [reports]  the worker: reports filed, then routed and alerted
+    python -m bench.profile sms [messages]    the worker: incoming SMS (bench.loads' mix) answered
 
 `hops`, the default, calls the app as a WSGI server would (no HTTP server, so only the gateway's
 own work shows): the time per hop, per hop without the report, per final hop, then
-pyinstrument's tree. `worker` files reports with the web's own ReportDesk, then works the queue
-with the real worker in burst mode against the fake Africa's Talking: CPU and Redis commands
-per report, and where the CPU goes by library (cProfile's own time). The app's log lines go to a
+pyinstrument's tree. `worker` files reports with the web's own ReportDesk (`sms` posts SMS to
+the webhook), then works the queue with the real worker in burst mode against the fake Africa's
+Talking: CPU and Redis commands per unit of work, and where the CPU goes by library (cProfile's
+own time). The app's log lines go to a
 file, as under a server. This is how the hot spots fixed for issue 6 were found (BENCHMARKS.md)."""
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from urllib.parse import urlencode
 
 from pyinstrument import Profiler
 
-from .loads import REPORT_KEYS
+from .loads import REPORT_KEYS, SMS_TEXTS
 from .stack import WEBHOOK_TOKEN, Stack
 
 ANSWERS = {"victim": "woman", "region": "16.71", "urgent": False, "contact": True}
@@ -84,38 +86,59 @@ def hops(stack: Stack, sessions: int, out) -> None:
 
 
 def worker(stack: Stack, reports: int, out) -> None:
-    from gateway import logs
     from gateway.reports import NewReport, ReportDesk
     from workers.runtime import runtime
-    from workers.worker import GatewayWorker
-    rt = runtime()
-    logs.configure(json_lines=True)
-    desk = ReportDesk(rt)
-    categories = [c.id for c in rt.content.directory.categories]
+    desk = ReportDesk(runtime())
+    categories = [c.id for c in desk.runtime.content.directory.categories]
 
     def file(first: int) -> None:
         for n in range(first, first + reports):
             desk.submit(NewReport("at-ussd", f"s{n}", f"+62813{n:08d}",
                                   {**ANSWERS, "category": categories[n % len(categories)]}))
 
+    _work(stack, file, reports, "report", out)
+
+
+def sms(stack: Stack, messages: int, out) -> None:
+    from gateway import create_app
+    client = create_app().test_client()
+
+    def receive(first: int) -> None:
+        for n in range(first, first + messages):
+            response = client.post(f"/at/sms?token={WEBHOOK_TOKEN}", data={
+                "from": f"+62815{n:08d}", "to": "12345", "id": f"ATXid_p{n}", "text": SMS_TEXTS[n % len(SMS_TEXTS)],
+                "date": "2025-01-01 10:00:00", "linkId": ""})
+            assert response.status_code == 200, response.get_data(as_text=True)
+
+    _work(stack, receive, messages, "incoming SMS", out)
+
+
+def _work(stack: Stack, feed, count: int, unit: str, out) -> None:
+    """`feed(first)` queues `count` units of work; the worker then works the queue in burst mode."""
+    from gateway import logs
+    from workers.runtime import runtime
+    from workers.worker import GatewayWorker
+    rt = runtime()
+    logs.configure(json_lines=True)
+
     def work() -> float:
         started = time.process_time()
         GatewayWorker([rt.queue], rt).work(burst=True, with_scheduler=False, logging_level="WARNING")
-        return (time.process_time() - started) / reports * 1000
+        return (time.process_time() - started) / count * 1000
 
     def commands() -> Counter:
         return Counter({k.removeprefix("cmdstat_"): v["calls"] for k, v in stack.redis.info("commandstats").items()})
 
-    file(0)
+    feed(0)
     work()  # warm up
     before = commands()
-    file(100_000)
+    feed(100_000)
     cpu = work()
     used = commands() - before
-    print(f"{reports} reports: worker CPU {cpu:.2f} ms per report; Redis commands per report "
-          f"{sum(used.values()) / reports:.1f}:", file=out)
-    print("  " + ", ".join(f"{name} {count / reports:.2f}" for name, count in used.most_common(12)), file=out)
-    file(200_000)
+    print(f"{count} x {unit}: worker CPU {cpu:.2f} ms per {unit}; Redis commands per {unit} "
+          f"{sum(used.values()) / count:.1f}:", file=out)
+    print("  " + ", ".join(f"{name} {n / count:.2f}" for name, n in used.most_common(12)), file=out)
+    feed(200_000)
     profile = cProfile.Profile()
     profile.runcall(work)
     by_library: Counter = Counter()
@@ -149,7 +172,7 @@ def main() -> None:
         env = stack.env(f"sqlite:///{work / 'var' / 'gateway.db'}", work / "var")
         stack.prepare_database(env)
         os.environ.update(env)
-        {"hops": hops, "worker": worker}[mode](stack, count, out)
+        {"hops": hops, "worker": worker, "sms": sms}[mode](stack, count, out)
     finally:
         stack.stop_all()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import Callable, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -62,8 +62,10 @@ class Turn:
 
 
 class SmsDesk:
-    def __init__(self, runtime):
+    def __init__(self, runtime, hand_over: Optional[Callable[[outbox.Batch], None]] = None):
         self.rt = runtime
+        # What a committed turn's jobs become: RQ jobs, unless the worker sends the replies itself.
+        self.hand_over = hand_over or (lambda batch: batch.enqueue(runtime))
         self.content = runtime.content
         self.catalog = runtime.content.catalog
 
@@ -94,7 +96,7 @@ class SmsDesk:
             inbound.outcome = command if reply else f"{command}: no reply"
             if reply:
                 self._queue_reply(turn, reply)
-        turn.batch.enqueue(self.rt)
+        self.hand_over(turn.batch)
         return inbound.outcome
 
     def finish(self, report_id: int) -> str:
@@ -108,7 +110,7 @@ class SmsDesk:
             contact = community.contact_for(session, self.rt.vault, sender)
             turn = Turn(session, None, sender, [], contact, contact.lang or report.lang)
             self._queue_reply(turn, self._file(turn, report))
-        turn.batch.enqueue(self.rt)
+        self.hand_over(turn.batch)
         return "filed as it was"
 
     def _turn(self, session: Session, inbound: InboundMessage, sender: str, parsed: Parsed) -> Turn:

@@ -213,3 +213,37 @@ def test_handling_a_message_twice_replies_once(phone, rt, fake_at, monkeypatch):
         inbound_id = session.scalar(select(InboundMessage.id))
     assert jobs.handle_sms(inbound_id) == "already handled"
     assert len([m for m in fake_at.messages if m["to"] == RESIDENT]) == 1
+
+
+def _texted(at_app, rt, body: str) -> int:
+    """An SMS received by the webhook, its handling job not run yet: the inbound id."""
+    response = at_app.test_client().post("/at/sms", data={"from": RESIDENT, "to": "12345", "text": body,
+                                                          "id": f"ATSMS_{next(_ids):06d}", "date": "2026-11-28"})
+    assert response.status_code == 200
+    with rt.db.session() as session:
+        return session.scalar(select(InboundMessage.id).order_by(InboundMessage.id.desc()))
+
+
+def _queued_sends(rt) -> list[str]:
+    return [j for j in rt.queue.job_ids + rt.queue.scheduled_job_registry.get_job_ids() if j.startswith("send_sms-")]
+
+
+def test_the_job_that_handles_an_sms_sends_its_reply_itself(at_app, rt, fake_at, monkeypatch):
+    monkeypatch.setattr(jobs, "runtime", lambda: rt)
+    assert jobs.handle_sms(_texted(at_app, rt, "INFO Palembang")) == "info"
+    assert [m["to"] for m in fake_at.messages] == [RESIDENT]  # no send job of its own
+    assert _queued_sends(rt) == []
+    with rt.db.session() as session:
+        assert session.scalar(select(Message.state)) == "sent"
+
+
+def test_a_reply_that_fails_in_the_handling_job_is_left_to_rq_after_a_back_off(at_app, rt, fake_at, monkeypatch):
+    monkeypatch.setattr(jobs, "runtime", lambda: rt)
+    fake_at.fail_next(1)
+    jobs.handle_sms(_texted(at_app, rt, "INFO Palembang"))
+    with rt.db.session() as session:
+        message_id, state = session.execute(select(Message.id, Message.state)).one()
+    assert state == "retry" and fake_at.messages == []
+    assert _queued_sends(rt) == [f"send_sms-{message_id}"]  # scheduled, not tried again at once
+    assert rt.queue.scheduled_job_registry.get_job_ids() == [f"send_sms-{message_id}"]
+    assert jobs.send_sms(message_id) == "sent" and [m["to"] for m in fake_at.messages] == [RESIDENT]

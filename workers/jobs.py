@@ -42,14 +42,38 @@ def _alerting(rt) -> Iterator[outbox.Batch]:
     with rt.db.session() as session:
         batch = outbox.Batch(session)
         yield batch
-        first = [target for job, target, not_before in batch.jobs if (job, not_before) == ("send_sms", None)]
+        first = _first_sends(batch)
         paused = bool(first) and Breaker(rt.redis, rt.settings.time_scale).is_open()
-        claimed = [] if paused else _claim_alerts(session, first[:INLINE_SENDS])
+        claimed = [] if paused else _claim_alerts(session, first)
     unsent = _send_claimed(rt, claimed)
-    # After a failure (or while the provider is paused) the rest wait the first back-off, as
-    # a send job that failed would.
-    retry_at = outbox.due(rt, timedelta(seconds=outbox.JOBS["send_sms"][1][0])) if paused or unsent else None
-    sent = {m.id for m in claimed} - unsent
+    _enqueue_rest(rt, batch, {m.id for m in claimed} - unsent, failed=paused or bool(unsent))
+
+
+def _send_first(rt, batch: outbox.Batch) -> None:
+    """After an SMS job's commit (gateway.sms_desk): its first SMS, a reply or a report's
+    feedback, sent at once by the `send_sms` job function, with that job's own claim and STOP
+    check, instead of an RQ job each (about 3 ms of worker CPU, and the resident's wait)."""
+    first, sent = _first_sends(batch), set()
+    for message_id in first:
+        try:
+            send_sms(message_id)
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
+            if not isinstance(exc, TransientSendError):
+                log.exception("message %s: sending in line failed; queued", message_id)
+            break
+        sent.add(message_id)
+    _enqueue_rest(rt, batch, sent, failed=len(sent) < len(first))
+
+
+def _first_sends(batch: outbox.Batch) -> list[int]:
+    """The SMS a job sends itself once committed: the first INLINE_SENDS due now."""
+    return [target for job, target, not_before in batch.jobs if (job, not_before) == ("send_sms", None)][:INLINE_SENDS]
+
+
+def _enqueue_rest(rt, batch: outbox.Batch, sent: set[int], failed: bool) -> None:
+    """Every job of the batch but the SMS already sent, to RQ. After a failure (or while the
+    provider is paused) the SMS wait the first back-off, as a send job that failed would."""
+    retry_at = outbox.due(rt, timedelta(seconds=outbox.JOBS["send_sms"][1][0])) if failed else None
     for job, target_id, not_before in batch.jobs:
         if job != "send_sms":
             outbox.enqueue(rt, job, target_id, not_before, stamped=True)
@@ -184,12 +208,14 @@ def _deliver(rt, breaker: Breaker, message: Message, to: str, body: str) -> str:
 
 def handle_sms(inbound_id: int) -> str:
     """Answer one incoming SMS (see gateway.sms_desk)."""
-    return SmsDesk(runtime()).handle(inbound_id)
+    rt = runtime()
+    return SmsDesk(rt, hand_over=lambda batch: _send_first(rt, batch)).handle(inbound_id)
 
 
 def finish_report(report_id: int) -> str:
     """File an SMS report whose follow-up questions went unanswered."""
-    return SmsDesk(runtime()).finish(report_id)
+    rt = runtime()
+    return SmsDesk(rt, hand_over=lambda batch: _send_first(rt, batch)).finish(report_id)
 
 
 def alert_next(message_id: int) -> str:
