@@ -62,10 +62,11 @@ class Turn:
 
 
 class SmsDesk:
-    def __init__(self, runtime, hand_over: Optional[Callable[[outbox.Batch], None]] = None):
+    def __init__(self, runtime, hand_over: Callable[[outbox.Batch], None]):
         self.rt = runtime
-        # What a committed turn's jobs become: RQ jobs, unless the worker sends the replies itself.
-        self.hand_over = hand_over or (lambda batch: batch.enqueue(runtime))
+        # What becomes of a committed turn's jobs: the worker sends the first replies itself
+        # and hands the rest to RQ (workers.jobs).
+        self.hand_over = hand_over
         self.content = runtime.content
         self.catalog = runtime.content.catalog
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -53,16 +53,21 @@ def _send_first(rt, batch: outbox.Batch) -> None:
     """After an SMS job's commit (gateway.sms_desk): its first SMS, a reply or a report's
     feedback, sent at once by the `send_sms` job function, with that job's own claim and STOP
     check, instead of an RQ job each (about 3 ms of worker CPU, and the resident's wait)."""
-    first, sent = _first_sends(batch), set()
-    for message_id in first:
+    first = _first_sends(batch)
+    n = _sent_until_failure(first, send_sms)
+    _enqueue_rest(rt, batch, set(first[:n]), failed=n < len(first))
+
+
+def _sent_until_failure(message_ids: list[int], send: Callable[[int], object]) -> int:
+    """Send in order; how many went before the first failure, which stops the rest."""
+    for n, message_id in enumerate(message_ids):
         try:
-            send_sms(message_id)
+            send(message_id)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
             if not isinstance(exc, TransientSendError):
                 log.exception("message %s: sending in line failed; queued", message_id)
-            break
-        sent.add(message_id)
-    _enqueue_rest(rt, batch, sent, failed=len(sent) < len(first))
+            return n
+    return len(message_ids)
 
 
 def _first_sends(batch: outbox.Batch) -> list[int]:
@@ -97,16 +102,16 @@ def _claim_alerts(session, message_ids: list[int]) -> list[Message]:
 def _send_claimed(rt, claimed: list[Message]) -> set[int]:
     """Send claimed messages in order; the ids not sent. At the first failure the message is
     left as that send recorded it (`retry`) and the rest, never tried, go back to `queued`."""
-    breaker = Breaker(rt.redis, rt.settings.time_scale)
-    for n, message in enumerate(claimed):
-        try:
-            _deliver(rt, breaker, message, rt.vault.decrypt(message.to_enc), rt.vault.decrypt(message.body_enc))
-        except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
-            if not isinstance(exc, TransientSendError):
-                log.exception("message %s: sending in line failed; queued", message.id)
-            _release(rt, [m.id for m in claimed[n + 1:]])
-            return {m.id for m in claimed[n:]}
-    return set()
+    breaker, by_id = Breaker(rt.redis, rt.settings.time_scale), {m.id: m for m in claimed}
+
+    def deliver(message_id: int) -> str:
+        message = by_id[message_id]
+        return _deliver(rt, breaker, message, rt.vault.decrypt(message.to_enc), rt.vault.decrypt(message.body_enc))
+
+    ids = list(by_id)
+    n = _sent_until_failure(ids, deliver)
+    _release(rt, ids[n + 1:])
+    return set(ids[n:])
 
 
 def _release(rt, message_ids: list[int]) -> None:
@@ -208,14 +213,18 @@ def _deliver(rt, breaker: Breaker, message: Message, to: str, body: str) -> str:
 
 def handle_sms(inbound_id: int) -> str:
     """Answer one incoming SMS (see gateway.sms_desk)."""
-    rt = runtime()
-    return SmsDesk(rt, hand_over=lambda batch: _send_first(rt, batch)).handle(inbound_id)
+    return _sms_desk().handle(inbound_id)
 
 
 def finish_report(report_id: int) -> str:
     """File an SMS report whose follow-up questions went unanswered."""
+    return _sms_desk().finish(report_id)
+
+
+def _sms_desk() -> SmsDesk:
+    """The SMS desk as a job uses it: the replies a turn queues are sent by the job itself."""
     rt = runtime()
-    return SmsDesk(rt, hand_over=lambda batch: _send_first(rt, batch)).finish(report_id)
+    return SmsDesk(rt, hand_over=lambda batch: _send_first(rt, batch))
 
 
 def alert_next(message_id: int) -> str:
