@@ -1,11 +1,15 @@
-"""The fake Africa's Talking SMS API (tests/fake_at.py) as a process for the benchmark: every
-accepted message becomes one line `<unix time> <report ref or ->`, so report -> alert latency
-can be measured without keeping numbers or texts. HTTP/1.1 keep-alive, as the real API has."""
+"""The fake Africa's Talking SMS API (tests/fake_at.py) served for the benchmark: every accepted
+message becomes one line `<unix time> <report ref or ->`, so report -> alert latency can be
+measured without keeping numbers or texts.
+
+Served by granian (one process, so one file and one lock), not by werkzeug's server as in the
+tests: werkzeug closes every connection, and the real API keeps them alive, so each SMS would
+pay a TCP connect the real one does not, on the client and in this stand-in for a remote
+service, both on the benchmark's two cores."""
 from __future__ import annotations
 
-import argparse
+import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -17,14 +21,9 @@ import fake_at  # noqa: E402
 REF = re.compile(r"^TPPO ([2-9A-HJ-NP-Z]{6}):")  # an alert: config/messages alert.body
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--api-key", default="bench-api-key")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    fake_at._QuietHandler.protocol_version = "HTTP/1.1"  # keep-alive: the SDK session can reuse it
-    out = open(args.out, "a", buffering=1)
+def app() -> fake_at.FakeAfricasTalking:
+    """Granian's factory: the API key and the output file come from the environment."""
+    out = open(os.environ["FAKE_AT_OUT"], "a", buffering=1)
     lock = threading.Lock()
 
     def accepted(message: dict) -> None:
@@ -32,15 +31,4 @@ def main() -> None:
         with lock:
             out.write(f"{time.time():.6f} {found.group(1) if found else '-'}\n")
 
-    fake = fake_at.FakeAfricasTalking(api_key=args.api_key, port=args.port, on_message=accepted).start()
-    print(f"fake AT listening on {fake.base_url}", file=sys.stderr, flush=True)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    while not done.wait(0.5):
-        pass
-    fake.stop()
-
-
-if __name__ == "__main__":
-    main()
+    return fake_at.FakeAfricasTalking(api_key=os.environ["FAKE_AT_API_KEY"], on_message=accepted)

@@ -98,10 +98,14 @@ def server_argv(server: str, app: str, port: int) -> list[str]:
                 "--access-logfile", "/dev/null", f"{app}()"]
     if server.startswith("granian"):  # granian, or granian-<workers>x<threads> to try others
         workers, _, threads = (server.partition("-")[2] or "2x1").partition("x")
-        return [str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", workers, "--blocking-threads", threads,
-                "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-                "--factory", app.replace(":", ":", 1)]
+        return granian_argv(app, port, workers, threads)
     raise ValueError(f"unknown server {server}")
+
+
+def granian_argv(factory: str, port: int, workers: str, threads: str) -> list[str]:
+    return [str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", workers, "--blocking-threads", threads,
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+            "--factory", factory]
 
 
 class Stack:
@@ -146,8 +150,8 @@ class Stack:
         wait_for(self.redis.ping, 10, "redis-server")
 
     def start_fake_at(self) -> None:
-        self.start("fake-at", [sys.executable, "-m", "bench.fake_at_server", "--port", str(self.at_port),
-                               "--api-key", AT_API_KEY, "--out", str(self.alerts_file)])
+        self.start("fake-at", granian_argv("bench.fake_at_server:app", self.at_port, "1", "4"),
+                   {**os.environ, "FAKE_AT_API_KEY": AT_API_KEY, "FAKE_AT_OUT": str(self.alerts_file)})
         wait_for(lambda: socket.create_connection(("127.0.0.1", self.at_port), 1).close() is None, 10, "fake AT")
 
     def env(self, database_url: str, var_dir: Path) -> dict:
