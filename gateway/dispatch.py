@@ -48,7 +48,7 @@ def queue_sms(rt, batch: outbox.Batch, to: str, body: str, purpose: str, not_bef
                       body_enc=rt.vault.encrypt(body), **links)
     batch.session.add(message)
     batch.session.flush()
-    batch.add("send_sms", message.id, not_before)
+    batch.add("send_sms", message.id, not_before, row=message)
     return message
 
 

@@ -81,10 +81,15 @@ class Batch:
 
     def __init__(self, session: Session):
         self.session, self.jobs = session, []
+        # The rows the jobs concern, held: the session's identity map is weak, and a job that
+        # sends its first SMS itself reads them back in this transaction (a query each if dropped).
+        self.rows: list = []
 
-    def add(self, job: str, target_id: int, not_before: Optional[datetime] = None) -> None:
+    def add(self, job: str, target_id: int, not_before: Optional[datetime] = None, row=None) -> None:
         add(self.session, job, target_id, not_before)
         self.jobs.append((job, target_id, not_before))
+        if row is not None:
+            self.rows.append(row)
 
     def enqueue(self, runtime) -> None:
         for job, target_id, not_before in self.jobs:

@@ -11,9 +11,9 @@ SMS_FOLLOW_UP_SECONDS: a report that stops half-way is still a report, never los
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Optional
+from typing import Callable, ContextManager, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -44,7 +44,7 @@ def now() -> datetime:
 class Turn:
     """What handling one SMS does, built up while its transaction is open."""
 
-    session: Session
+    batch: outbox.Batch  # the jobs of the turn's transaction
     inbound: InboundMessage
     sender: str
     indexes: list[str]
@@ -52,21 +52,21 @@ class Turn:
     lang: str
     report_id: Optional[int] = None
     purpose: str = "reply"
-    batch: outbox.Batch = field(init=False)
 
-    def __post_init__(self):
-        self.batch = outbox.Batch(self.session)
+    @property
+    def session(self) -> Session:
+        return self.batch.session
 
     def job(self, name: str, target_id: int, not_before: Optional[datetime] = None) -> None:
         self.batch.add(name, target_id, not_before)
 
 
 class SmsDesk:
-    def __init__(self, runtime, hand_over: Callable[[outbox.Batch], None]):
+    def __init__(self, runtime, unit_of_work: Callable[[], ContextManager[outbox.Batch]]):
         self.rt = runtime
-        # What becomes of a committed turn's jobs: the worker sends the first replies itself
-        # and hands the rest to RQ (workers.jobs).
-        self.hand_over = hand_over
+        # A turn's transaction and what becomes of its jobs once committed: the worker sends
+        # the first replies itself and hands the rest to RQ (workers.jobs).
+        self.unit_of_work = unit_of_work
         self.content = runtime.content
         self.catalog = runtime.content.catalog
 
@@ -77,7 +77,8 @@ class SmsDesk:
 
     def handle(self, inbound_id: int) -> str:
         vault = self.rt.vault
-        with self.rt.db.session() as session:
+        with self.unit_of_work() as batch:
+            session = batch.session
             claimed = session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id,
                                                                    InboundMessage.handled_at.is_(None))
                                       .values(handled_at=now())).rowcount
@@ -87,7 +88,7 @@ class SmsDesk:
             inbound = session.get(InboundMessage, inbound_id)
             sender = vault.decrypt(inbound.sender_enc)
             parsed = parse(vault.decrypt(inbound.text_enc), self.content.keyword_table)
-            turn = self._turn(session, inbound, sender, parsed)
+            turn = self._turn(batch, inbound, sender, parsed)
             command = parsed.command or "answer"
             if command != "stop" and self._over_limit(turn):  # a STOP is honoured whatever the count
                 command = "limited"
@@ -97,26 +98,25 @@ class SmsDesk:
             inbound.outcome = command if reply else f"{command}: no reply"
             if reply:
                 self._queue_reply(turn, reply)
-        self.hand_over(turn.batch)
         return inbound.outcome
 
     def finish(self, report_id: int) -> str:
         """The scheduled end of an SMS report's follow-up window: file it as it is."""
-        with self.rt.db.session() as session:
+        with self.unit_of_work() as batch:
+            session = batch.session
             outbox.mark_done(session, "finish_report", report_id)
             report = session.get(Report, report_id)
             if report is None or report.status != "incomplete":
                 return "nothing to finish"
             sender = self.rt.vault.decrypt(report.reporter_phone_enc)
             contact = community.contact_for(session, self.rt.vault, sender)
-            turn = Turn(session, None, sender, [], contact, contact.lang or report.lang)
+            turn = Turn(batch, None, sender, [], contact, contact.lang or report.lang)
             self._queue_reply(turn, self._file(turn, report))
-        self.hand_over(turn.batch)
         return "filed as it was"
 
-    def _turn(self, session: Session, inbound: InboundMessage, sender: str, parsed: Parsed) -> Turn:
-        contact = community.contact_for(session, self.rt.vault, sender)
-        return Turn(session, inbound, sender, self.rt.vault.blind_indexes(sender), contact,
+    def _turn(self, batch: outbox.Batch, inbound: InboundMessage, sender: str, parsed: Parsed) -> Turn:
+        contact = community.contact_for(batch.session, self.rt.vault, sender)
+        return Turn(batch, inbound, sender, self.rt.vault.blind_indexes(sender), contact,
                     contact.lang or parsed.lang or "id")
 
     def _over_limit(self, turn: Turn) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator
+from typing import Iterator
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,42 +32,21 @@ INLINE_SENDS = 3
 
 
 @contextmanager
-def _alerting(rt) -> Iterator[outbox.Batch]:
-    """A job's unit of work that may queue alerts: yields its Batch. The first INLINE_SENDS
-    alerts are claimed inside the same transaction (state `sending`), then sent once it has
-    committed: that spares each SMS an RQ job (about 5 ms of worker CPU) and a claiming
-    transaction of its own (about 0.5 ms), and the responder the wait. What is not sent here
-    goes to RQ. A crash between the commit and a send leaves what a crash mid-send leaves: the
-    reconciler releases the stalled message and it is sent then."""
+def _unit_of_work(rt) -> Iterator[outbox.Batch]:
+    """A job's transaction that may queue SMS (alerts, replies): yields its Batch. The first
+    INLINE_SENDS are claimed inside the same transaction (state `sending`), then sent once it
+    has committed: that spares each SMS an RQ job (about 5 ms of worker CPU) and a claiming
+    transaction of its own, and the reader the wait. What is not sent here goes to RQ. A crash
+    between the commit and a send leaves what a crash mid-send leaves: the reconciler releases
+    the stalled message and it is sent then."""
     with rt.db.session() as session:
         batch = outbox.Batch(session)
         yield batch
         first = _first_sends(batch)
         paused = bool(first) and Breaker(rt.redis, rt.settings.time_scale).is_open()
-        claimed = [] if paused else _claim_alerts(session, first)
+        claimed = [] if paused else _claim_first(session, rt, first)
     unsent = _send_claimed(rt, claimed)
-    _enqueue_rest(rt, batch, {m.id for m in claimed} - unsent, failed=paused or bool(unsent))
-
-
-def _send_first(rt, batch: outbox.Batch) -> None:
-    """After an SMS job's commit (gateway.sms_desk): its first SMS, a reply or a report's
-    feedback, sent at once by the `send_sms` job function, with that job's own claim and STOP
-    check, instead of an RQ job each (about 3 ms of worker CPU, and the resident's wait)."""
-    first = _first_sends(batch)
-    n = _sent_until_failure(first, send_sms)
-    _enqueue_rest(rt, batch, set(first[:n]), failed=n < len(first))
-
-
-def _sent_until_failure(message_ids: list[int], send: Callable[[int], object]) -> int:
-    """Send in order; how many went before the first failure, which stops the rest."""
-    for n, message_id in enumerate(message_ids):
-        try:
-            send(message_id)
-        except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
-            if not isinstance(exc, TransientSendError):
-                log.exception("message %s: sending in line failed; queued", message_id)
-            return n
-    return len(message_ids)
+    _enqueue_rest(rt, batch, {m.id for m, _ in claimed} - unsent, failed=paused or bool(unsent))
 
 
 def _first_sends(batch: outbox.Batch) -> list[int]:
@@ -86,32 +65,34 @@ def _enqueue_rest(rt, batch: outbox.Batch, sent: set[int], failed: bool) -> None
             outbox.enqueue(rt, job, target_id, not_before or retry_at, stamped=True)
 
 
-def _claim_alerts(session, message_ids: list[int]) -> list[Message]:
-    """Claim, in the transaction that queued them, the alerts about to be sent in line. Only
-    alerts: nothing can suppress them, so the claim needs no look-up (see `_opted_out`)."""
+def _claim_first(session, rt, message_ids: list[int]) -> list[tuple[Message, str]]:
+    """Claim, in the transaction that queued them, the SMS about to be sent in line, with their
+    numbers. One to a number that sent STOP, and those after it, are left to `send_sms`, which
+    records the suppression."""
     claimed = []
     for message_id in message_ids:
         message = session.get(Message, message_id)  # written in this transaction: no query
-        if message.purpose != "alert":
+        to = rt.vault.decrypt(message.to_enc)
+        if _opted_out(session, rt, message, to):
             break
         message.state, message.attempts = "sending", message.attempts + 1
-        claimed.append(message)
+        claimed.append((message, to))
     return claimed
 
 
-def _send_claimed(rt, claimed: list[Message]) -> set[int]:
+def _send_claimed(rt, claimed: list[tuple[Message, str]]) -> set[int]:
     """Send claimed messages in order; the ids not sent. At the first failure the message is
     left as that send recorded it (`retry`) and the rest, never tried, go back to `queued`."""
-    breaker, by_id = Breaker(rt.redis, rt.settings.time_scale), {m.id: m for m in claimed}
-
-    def deliver(message_id: int) -> str:
-        message = by_id[message_id]
-        return _deliver(rt, breaker, message, rt.vault.decrypt(message.to_enc), rt.vault.decrypt(message.body_enc))
-
-    ids = list(by_id)
-    n = _sent_until_failure(ids, deliver)
-    _release(rt, ids[n + 1:])
-    return set(ids[n:])
+    breaker = Breaker(rt.redis, rt.settings.time_scale)
+    for n, (message, to) in enumerate(claimed):
+        try:
+            _deliver(rt, breaker, message, to, rt.vault.decrypt(message.body_enc))
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
+            if not isinstance(exc, TransientSendError):
+                log.exception("message %s: sending in line failed; queued", message.id)
+            _release(rt, [m.id for m, _ in claimed[n + 1:]])
+            return {m.id for m, _ in claimed[n:]}
+    return set()
 
 
 def _release(rt, message_ids: list[int]) -> None:
@@ -130,7 +111,7 @@ def _release(rt, message_ids: list[int]) -> None:
 def route_report(report_id: int) -> str:
     """Choose the agencies for a report; each gets an assignment, alerts and a deadline."""
     rt = runtime()
-    with _alerting(rt) as batch:
+    with _unit_of_work(rt) as batch:
         session = batch.session
         claimed = session.execute(update(Report).where(Report.id == report_id, Report.status == "received")
                                   .values(status="routed", routed_at=datetime.now(timezone.utc)),
@@ -153,7 +134,7 @@ def route_report(report_id: int) -> str:
 def check_ack(assignment_id: int) -> str:
     """An assignment's deadline: escalate it one level up unless acknowledged (gateway.dispatch)."""
     rt = runtime()
-    with _alerting(rt) as batch:
+    with _unit_of_work(rt) as batch:
         outcome = dispatch.check(rt, batch, assignment_id)
     return outcome
 
@@ -224,7 +205,7 @@ def finish_report(report_id: int) -> str:
 def _sms_desk() -> SmsDesk:
     """The SMS desk as a job uses it: the replies a turn queues are sent by the job itself."""
     rt = runtime()
-    return SmsDesk(rt, hand_over=lambda batch: _send_first(rt, batch))
+    return SmsDesk(rt, unit_of_work=lambda: _unit_of_work(rt))
 
 
 def alert_next(message_id: int) -> str:
@@ -232,7 +213,7 @@ def alert_next(message_id: int) -> str:
     same agency first, then up its escalation chain. Claimed through its outbox entry, so two
     copies of the job alert one person, not two."""
     rt = runtime()
-    with _alerting(rt) as batch:
+    with _unit_of_work(rt) as batch:
         session = batch.session
         if not outbox.mark_done(session, "alert_next", message_id):
             return "already handled"
