@@ -17,6 +17,7 @@ import cProfile
 import io
 import os
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -175,6 +176,7 @@ def main() -> None:
         {"hops": hops, "worker": worker, "sms": sms}[mode](stack, count, out)
     finally:
         stack.stop_all()
+        shutil.rmtree(work, ignore_errors=True)  # the database, Redis's file and the app's log
 
 
 if __name__ == "__main__":

@@ -61,10 +61,12 @@ class ReportDesk:
         key = session_key(new.channel, new.session_id)
         vault, a = self.runtime.vault, new.answers
         try:
-            for _ in range(5):
+            for attempt in range(5):
                 try:
                     with self.runtime.db.session() as session:
-                        if (ref := self._existing(session, key)) is not None:  # a retried final hop
+                        # The session key is unique: a retried final hop fails the insert and
+                        # finds its report on the next attempt, without a look-up on the first.
+                        if attempt and (ref := self._existing(session, key)) is not None:
                             return ref
                         ref = new_ref()
                         report = Report(
@@ -78,7 +80,7 @@ class ReportDesk:
                         session.add(AuditEvent(actor=new.channel, action="received", report_id=report.id))
                         report_id = report.id
                     break
-                except IntegrityError:  # a concurrent retry won the race (found next time), or the code was taken
+                except IntegrityError:  # a retry of a filed report (found next time), or the code was taken
                     continue
             else:
                 raise ReportNotSaved("no free reference code")

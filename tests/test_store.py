@@ -104,19 +104,18 @@ def test_resent_final_hop_files_one_report(store_app, store_runtime):
 
 
 def test_racing_retries_of_the_final_hop_get_the_same_code(store_runtime, monkeypatch):
-    """Two requests for one session both pass the "already filed?" check before either commits:
-    the unique session key lets one insert win, and the other answers with the winner's code."""
+    """Two requests for one session are both about to insert before either commits: the unique
+    session key lets one insert win, and the other answers with the winner's code."""
     desk = ReportDesk(store_runtime)
-    real_existing, checked, seen = desk._existing, threading.Barrier(2, timeout=10), threading.local()
+    real_ref, drawn, seen = reports.new_ref, threading.Barrier(2, timeout=10), threading.local()
 
-    def existing_after_both_checked(session, key):
-        ref = real_existing(session, key)
+    def ref_drawn_by_both():  # inside each request's transaction, just before its insert
         if not getattr(seen, "once", False):
             seen.once = True
-            checked.wait()
-        return ref
+            drawn.wait()
+        return real_ref()
 
-    monkeypatch.setattr(desk, "_existing", existing_after_both_checked)
+    monkeypatch.setattr(reports, "new_ref", ref_drawn_by_both)
     new = NewReport("at-ussd", "ATUid_race", REPORTER, _answers(store_runtime))
     results, errors = [], []
 
