@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SESSION_TTL_SECONDS = 180        # Africa's Talking ends a USSD session after 180 s
 SMS_SEND_TIMEOUT_SECONDS = (3.05, 10)  # connect, read: far below the RQ job timeout
 JOB_TIMEOUT_SECONDS = 60
+RECONCILE_INTERVAL_SECONDS = 30  # a worker hands owed and soon-due outbox entries to RQ this often
 MAX_FORM_BYTES = 16 * 1024       # a USSD or SMS callback is a few hundred bytes
 SMS_FOLLOW_UP_SECONDS = 30 * 60  # an SMS report waits this long for a follow-up answer, then is filed as it is
 SMS_FOLLOW_UP_QUESTIONS = 3      # at most this many follow-up questions per report, so two auto-repliers cannot loop

@@ -100,8 +100,8 @@ def responders_demo() -> None:
 @click.command("reconcile")
 @with_appcontext
 def reconcile() -> None:
-    """Enqueue again every outbox job that Redis lost."""
-    click.echo(f"{outbox.reconcile(_runtime())} jobs re-enqueued")
+    """Hand to RQ every outbox job that Redis lost, and those held for the next minute."""
+    click.echo(f"{outbox.reconcile(_runtime())} jobs handed to RQ")
 
 
 @click.command("backlog")

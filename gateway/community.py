@@ -96,7 +96,7 @@ def schedule_broadcast(runtime, region: str, body: str, send_at: Optional[dateti
                               state="scheduled")
         session.add(broadcast)
         session.flush()
-        batch = outbox.Batch(session)
+        batch = outbox.Batch(runtime, session)
         batch.add("send_broadcast", broadcast.id, send_at)
     batch.enqueue(runtime)
     return broadcast
@@ -107,7 +107,7 @@ def send_broadcast(runtime, broadcast_id: int) -> str:
     a compare-and-set on the broadcast's state, so running it twice sends nothing twice."""
     vault = runtime.vault
     with runtime.db.session() as session:
-        batch = outbox.Batch(session)
+        batch = outbox.Batch(runtime, session)
         outbox.mark_done(session, "send_broadcast", broadcast_id)
         if not session.execute(update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.state == "scheduled")
                                .values(state="sent")).rowcount:

@@ -19,7 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from config.settings import JOB_TIMEOUT_SECONDS
+from config.settings import JOB_TIMEOUT_SECONDS, RECONCILE_INTERVAL_SECONDS
 
 from .store.db import UNSYNCED
 from .store.models import AuditEvent, Message, Outbox
@@ -67,26 +67,44 @@ def due(runtime, delay: timedelta) -> datetime:
     return datetime.now(timezone.utc) + delay * runtime.settings.time_scale
 
 
-def add(session: Session, job: str, target_id: int, not_before: Optional[datetime] = None) -> None:
+def reconcile_interval(runtime) -> int:
+    """Seconds between reconciler passes (RECONCILE_INTERVAL_SECONDS, with TIME_SCALE)."""
+    return max(1, round(RECONCILE_INTERVAL_SECONDS * runtime.settings.time_scale))
+
+
+def horizon(runtime) -> datetime:
+    """A job due later than this (an acknowledgement deadline, a broadcast's later SMS) is only
+    its row until the reconciler, two passes ahead, hands it to RQ's scheduler for its exact
+    time. Redis then holds the next minute of scheduled work, not every open deadline (about
+    1 KB each, for up to two hours), and a burst of reports does not pay for scheduling
+    deadlines it will not reach for an hour."""
+    return datetime.now(timezone.utc) + timedelta(seconds=2 * reconcile_interval(runtime))
+
+
+def _held(runtime, not_before: Optional[datetime]) -> bool:
+    return not_before is not None and _utc(not_before) > horizon(runtime)
+
+
+def add(session: Session, job: str, target_id: int, not_before: Optional[datetime] = None, held: bool = False) -> None:
     """Record the job inside the caller's transaction; `not_before` schedules it. Every caller
     hands the job to RQ right after the commit, so the row is written already stamped with that
     first hand-over (one commit per job, not two); `enqueue(..., stamped=True)` takes the stamp
-    back if Redis refuses the job."""
+    back if Redis refuses the job. A job `held` for the reconciler is written unstamped."""
     session.add(Outbox(job=job, target_id=target_id, not_before=not_before,
-                       enqueued_at=datetime.now(timezone.utc), attempts=1))
+                       enqueued_at=None if held else datetime.now(timezone.utc), attempts=0 if held else 1))
 
 
 class Batch:
     """The jobs one transaction owes: recorded with it, handed to RQ once it has committed."""
 
-    def __init__(self, session: Session):
-        self.session, self.jobs = session, []
+    def __init__(self, runtime, session: Session):
+        self.runtime, self.session, self.jobs = runtime, session, []
         # The rows the jobs concern, held: the session's identity map is weak, and a job that
         # sends its first SMS itself reads them back in this transaction (a query each if dropped).
         self.rows: list = []
 
     def add(self, job: str, target_id: int, not_before: Optional[datetime] = None, row=None) -> None:
-        add(self.session, job, target_id, not_before)
+        add(self.session, job, target_id, not_before, held=_held(self.runtime, not_before))
         self.jobs.append((job, target_id, not_before))
         if row is not None:
             self.rows.append(row)
@@ -103,19 +121,17 @@ def mark_done(session: Session, job: str, target_id: int) -> bool:
         .values(done_at=datetime.now(timezone.utc)), execution_options=UNSYNCED).rowcount)
 
 
-def _stamp(runtime, job: str, target_id: int, **values) -> None:
-    """Write the row's hand-over bookkeeping (`enqueued_at`, `attempts`)."""
+def _stamp(runtime, *where, **values) -> None:
+    """Write the rows' hand-over bookkeeping (`enqueued_at`, `attempts`)."""
     try:
         with runtime.db.session() as session:
-            session.execute(update(Outbox).where(Outbox.job == job, Outbox.target_id == target_id).values(**values))
+            session.execute(update(Outbox).where(*where).values(**values))
     except SQLAlchemyError as exc:  # bookkeeping only: the reconciler goes by Redis, not by the stamp
-        log.warning("outbox stamp for %s %s not written: %s", job, target_id, type(exc).__name__)
+        log.warning("outbox stamp not written: %s", type(exc).__name__)
 
 
-def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = None, stamped: bool = False) -> bool:
-    """Hand the job to RQ after the transaction committed (a scheduled one through RQ's
-    scheduler); False when Redis is unreachable (the reconciler will try again). `stamped`: the
-    row was written by `add` in that transaction, already counting this hand-over."""
+def _handed_over(runtime, job: str, target_id: int, not_before: Optional[datetime]) -> bool:
+    """To RQ (a scheduled one through RQ's scheduler); False when Redis is unreachable."""
     func, delays = JOBS[job]
     options = dict(job_id=job_id(job, target_id), job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=3600,
                    retry=retry_policy(delays, runtime.settings.time_scale), failure_ttl=30 * 86400)
@@ -126,11 +142,24 @@ def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = 
             runtime.queue.enqueue(func, target_id, **options)
     except RedisError as exc:
         log.warning("queue unavailable, %s %s left to the reconciler: %s", job, target_id, type(exc).__name__)
+        return False
+    return True
+
+
+def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = None, stamped: bool = False) -> bool:
+    """Hand the job to RQ after the transaction committed, unless it is held for the reconciler
+    (due beyond the `horizon`); False when Redis is unreachable (the reconciler will try
+    again). `stamped`: the row was written by `add` in that transaction, already counting this
+    hand-over."""
+    if _held(runtime, not_before):
+        return True
+    row = (Outbox.job == job, Outbox.target_id == target_id)
+    if not _handed_over(runtime, job, target_id, not_before):
         if stamped:  # take back the hand-over `add` counted
-            _stamp(runtime, job, target_id, enqueued_at=None, attempts=Outbox.attempts - 1)
+            _stamp(runtime, *row, enqueued_at=None, attempts=Outbox.attempts - 1)
         return False
     if not stamped:
-        _stamp(runtime, job, target_id, enqueued_at=datetime.now(timezone.utc), attempts=Outbox.attempts + 1)
+        _stamp(runtime, *row, enqueued_at=datetime.now(timezone.utc), attempts=Outbox.attempts + 1)
     return True
 
 
@@ -225,39 +254,44 @@ def _release_stalled_sends(runtime) -> int:
 
 
 def reconcile(runtime) -> int:
-    """Enqueue every unfinished outbox entry that is due and has no live job; returns how many.
+    """Hand to RQ every unfinished outbox entry due within the `horizon` that has no live job;
+    returns how many: those held until now and those Redis lost.
 
-    An entry scheduled for later (an acknowledgement deadline) is looked at once it is due: if
-    Redis lost it, it runs within one reconcile interval of its time. Looking at every deadline
-    still hours away on every pass would cost a round trip per open case, twice a minute."""
+    Entries further ahead are not looked at: every open deadline on every pass would cost a
+    round trip per open case, twice a minute. The hand-overs of a chunk are stamped in one
+    transaction, not one each."""
     released = _release_stalled_sends(runtime)
     if released:
         log.warning("reconciler released %d sends stalled by a dead worker", released)
     with runtime.db.session() as session:
-        pending = session.execute(select(Outbox.job, Outbox.target_id, Outbox.not_before).where(
-            Outbox.done_at.is_(None),
-            or_(Outbox.not_before.is_(None), Outbox.not_before <= datetime.now(timezone.utc)))).all()
+        pending = session.execute(select(Outbox.id, Outbox.job, Outbox.target_id, Outbox.not_before).where(
+            Outbox.done_at.is_(None), or_(Outbox.not_before.is_(None), Outbox.not_before <= horizon(runtime)))).all()
     count, dropped = 0, _taken_and_dropped(runtime) if pending else set()
     for start in range(0, len(pending), RECONCILE_CHUNK):
-        chunk = pending[start:start + RECONCILE_CHUNK]
-        jobs = Job.fetch_many([job_id(job, target_id) for job, target_id, _ in chunk], connection=runtime.redis)
-        for (job, target_id, not_before), found in zip(chunk, jobs, strict=True):
-            if not _live(found, dropped) and enqueue(runtime, job, target_id, not_before):
-                count += 1
+        chunk, handed = pending[start:start + RECONCILE_CHUNK], []
+        jobs = Job.fetch_many([job_id(job, target_id) for _, job, target_id, _ in chunk], connection=runtime.redis)
+        for (row_id, job, target_id, not_before), found in zip(chunk, jobs, strict=True):
+            if not _live(found, dropped) and _handed_over(runtime, job, target_id, not_before):
+                handed.append(row_id)
                 if found is not None and found.id in dropped:
                     _forget_dropped(runtime, found.id)
+        if handed:
+            _stamp(runtime, Outbox.id.in_(handed), enqueued_at=datetime.now(timezone.utc),
+                   attempts=Outbox.attempts + 1)
+        count += len(handed)
     if count:
-        log.info("reconciler re-enqueued %d outbox jobs", count)
+        log.info("reconciler handed %d outbox jobs to RQ", count)
     return count
 
 
 def backlog(runtime, older_than: timedelta = timedelta(minutes=1)) -> list[tuple[str, int, int, datetime, str]]:
     """Work still owed after `older_than`: (job, target, attempts, created, RQ status). What is
     here after its retries is in RQ's failed registry too; an operator's list, never silence."""
-    cutoff = datetime.now(timezone.utc) - older_than
-    with runtime.db.session() as session:
+    now = datetime.now(timezone.utc)
+    with runtime.db.session() as session:  # a deadline still ahead is not owed yet
         rows = session.execute(select(Outbox.job, Outbox.target_id, Outbox.attempts, Outbox.created_at)
-                               .where(Outbox.done_at.is_(None), Outbox.created_at < cutoff)
+                               .where(Outbox.done_at.is_(None), Outbox.created_at < now - older_than,
+                                      or_(Outbox.not_before.is_(None), Outbox.not_before <= now))
                                .order_by(Outbox.created_at)).all()
     out = []
     for job, target_id, attempts, created_at in rows:

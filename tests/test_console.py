@@ -377,7 +377,7 @@ def test_closing_a_case(app, runtime, seeded, staff):
         assignment = session.scalar(select(Assignment).where(Assignment.report_id == closed.id))
         session.add(Outbox(job="check_ack", target_id=assignment.id))  # the deadline has come
         session.flush()
-        assert dispatch.check(runtime, outbox.Batch(session), assignment.id) == "no escalation: closed"
+        assert dispatch.check(runtime, outbox.Batch(runtime, session), assignment.id) == "no escalation: closed"
     token = page_token(client, f"/console/cases/{seeded.oki_ref}")
     again = client.post(f"/console/cases/{seeded.oki_ref}/close", data={"csrf_token": token}, follow_redirects=True)
     assert "already closed" in again.get_data(as_text=True)

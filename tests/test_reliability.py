@@ -35,7 +35,7 @@ def at_runtime(at_app, monkeypatch):
 def queue_sms(rt, state: str = "queued") -> int:
     """A reply and its send job, queued in RQ as the web or a job would leave it."""
     with rt.db.session() as session:
-        batch = outbox.Batch(session)
+        batch = outbox.Batch(rt, session)
         message_id = dispatch.queue_sms(rt, batch, NUMBER, "Tanda TPPO: test.", "reply").id
         session.execute(update(Message).where(Message.id == message_id).values(state=state))
     batch.enqueue(rt)
@@ -200,11 +200,37 @@ def test_backlog_lists_what_is_owed(runner, runtime):
     assert runner.invoke(args=["backlog"]).exit_code == 0
     with runtime.db.session() as session:  # committed, then the process died before handing it to RQ
         outbox.add(session, "route_report", 42)
+        outbox.add(session, "check_ack", 43, datetime.now(timezone.utc) + timedelta(hours=1))  # not owed yet
         session.flush()
         session.execute(update(Outbox).values(created_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
     result = runner.invoke(args=["backlog"])
     assert result.exit_code == 1
     assert "route_report\t42\tattempts=1" in result.output and "not in Redis" in result.output
+    assert "check_ack" not in result.output
+
+
+def test_a_deadline_beyond_the_horizon_waits_in_the_outbox_and_is_scheduled_in_time(runtime):
+    """Redis holds the next minute of scheduled work, not every open deadline: one further
+    ahead is only its row until the reconciler finds it within reach, and then RQ's scheduler
+    has it for its exact time."""
+    with runtime.db.session() as session:
+        batch = outbox.Batch(runtime, session)
+        batch.add("check_ack", 7, datetime.now(timezone.utc) + timedelta(minutes=30))
+    batch.enqueue(runtime)
+    registry = runtime.queue.scheduled_job_registry
+    assert registry.get_job_ids() == [] and outbox.reconcile(runtime) == 0  # not within reach yet
+    soon = outbox.horizon(runtime) - timedelta(seconds=1)
+    with runtime.db.session() as session:
+        row = session.scalar(select(Outbox))
+        assert (row.enqueued_at, row.attempts) == (None, 0)  # never handed over
+        row.not_before = soon
+    assert outbox.reconcile(runtime) == 1
+    assert registry.get_job_ids() == ["check_ack-7"]
+    assert registry.get_scheduled_time("check_ack-7") == soon.replace(microsecond=0)  # RQ keeps whole seconds
+    with runtime.db.session() as session:
+        row = session.scalar(select(Outbox))
+        assert row.enqueued_at is not None and row.attempts == 1
+    assert outbox.reconcile(runtime) == 0  # live in RQ now
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ def _unit_of_work(rt) -> Iterator[outbox.Batch]:
     between the commit and a send leaves what a crash mid-send leaves: the reconciler releases
     the stalled message and it is sent then."""
     with rt.db.session() as session:
-        batch = outbox.Batch(session)
+        batch = outbox.Batch(rt, session)
         yield batch
         first = _first_sends(batch)
         paused = bool(first) and Breaker(rt.redis, rt.settings.time_scale).is_open()

@@ -3,7 +3,7 @@ purge as maintenance tasks.
 
 SimpleWorker runs jobs in its own process, so the runtime (config, database pool, SDK session)
 is built once instead of per fork. The reconciler runs at start and then every
-RECONCILE_INTERVAL_SECONDS from the worker's own loop, not as a job in Redis: a Redis restart
+outbox.reconcile_interval from the worker's own loop, not as a job in Redis: a Redis restart
 that empties the queue cannot take the reconciler with it. A lock in Redis lets one worker of
 many do it each time."""
 from __future__ import annotations
@@ -18,7 +18,6 @@ from gateway import outbox, retention
 
 log = logging.getLogger(__name__)
 
-RECONCILE_INTERVAL_SECONDS = 30
 RECONCILE_LOCK = "outbox:reconcile:lock"
 PURGE_INTERVAL_SECONDS = 86400
 PURGE_LOCK = "retention:purge:lock"
@@ -28,7 +27,7 @@ HEARTBEAT_EVERY_SECONDS = 1.0  # at most this often a heartbeat sent on its own 
 class GatewayWorker(SimpleWorker):
     def __init__(self, queues, runtime, **kwargs):
         self.runtime = runtime
-        self.reconcile_every = max(1, round(RECONCILE_INTERVAL_SECONDS * runtime.settings.time_scale))
+        self.reconcile_every = outbox.reconcile_interval(runtime)
         # RQ checks for maintenance between jobs and whenever its blocking dequeue times out,
         # which is worker_ttl - 15 seconds.
         super().__init__(queues, connection=runtime.redis, name=outbox.worker_name(),

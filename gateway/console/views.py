@@ -122,7 +122,7 @@ def case_action(ref: str, action: str):
     try:
         with rt.db.session() as session:
             report = _visible_case(session, ref)
-            batch = outbox.Batch(session)
+            batch = outbox.Batch(rt, session)
             if action == "note":
                 message = actions.add_note(rt, batch, g.staff, report, request.form.get("note", ""))
             elif action == "reroute":
