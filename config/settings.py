@@ -4,6 +4,7 @@ Tunables are UPPER_CASE with their unit in the name or the comment."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ MAX_FORM_BYTES = 16 * 1024       # a USSD or SMS callback is a few hundred bytes
 SMS_FOLLOW_UP_SECONDS = 30 * 60  # an SMS report waits this long for a follow-up answer, then is filed as it is
 SMS_FOLLOW_UP_QUESTIONS = 3      # at most this many follow-up questions per report, so two auto-repliers cannot loop
 HELP_REPLY_INTERVAL_SECONDS = 3600  # at most one help text per number per hour
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 SMS_PROVIDERS = ("africastalking", "8x8", "sink")  # SMS_PROVIDER: where outgoing SMS go
 
 
@@ -66,6 +68,7 @@ class Settings:
     limit_reports_per_day: float = 10
     limit_sms_per_hour: float = 30
     log_format: str = ""          # LOG_FORMAT: json or text; empty: json in production, text in development
+    log_level: str = "info"       # LOG_LEVEL: debug, info, warning or error, for the gateway's own lines
     time_scale: float = 1.0       # TIME_SCALE: multiplies every wait (back-off, follow-up window); tests use 0.01
 
     @classmethod
@@ -92,6 +95,7 @@ class Settings:
             secret_key=get("SECRET_KEY"),
             metrics_token=get("METRICS_TOKEN"),
             log_format=(get("LOG_FORMAT") or "").lower(),
+            log_level=(get("LOG_LEVEL") or cls.log_level).lower(),
             time_scale=_number("TIME_SCALE", get("TIME_SCALE"), cls.time_scale),
             limit_ussd_sessions_per_hour=_number("LIMIT_USSD_SESSIONS_PER_HOUR", get("LIMIT_USSD_SESSIONS_PER_HOUR"),
                                                  cls.limit_ussd_sessions_per_hour),
@@ -134,6 +138,10 @@ class Settings:
     def json_logs(self) -> bool:
         return self.log_format == "json" or (not self.log_format and self.production)
 
+    @property
+    def log_level_number(self) -> int:
+        return LOG_LEVELS.get(self.log_level, logging.INFO)
+
     def problems(self) -> list[str]:
         """Why this configuration must not start (empty when it may)."""
         out = []
@@ -143,6 +151,8 @@ class Settings:
             out.append(f"TIME_SCALE must be above 0 and at most 1, not {self.time_scale}")
         if self.log_format not in ("", "json", "text"):
             out.append(f"LOG_FORMAT must be json or text, not {self.log_format!r}")
+        if self.log_level not in LOG_LEVELS:
+            out.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if self.retention_days < 0 or self.inbox_retention_days < 0:
             out.append("RETENTION_DAYS and INBOX_RETENTION_DAYS must not be negative")
         if self.sms_channel not in SMS_PROVIDERS:

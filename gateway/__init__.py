@@ -51,7 +51,7 @@ class Gateway:
 def create_app(test_config: Optional[dict] = None) -> Flask:
     """`test_config` overrides Settings fields (database_url, redis_url, …) for tests."""
     settings = Settings.from_env(**(test_config or {}))
-    logs.configure(json_lines=settings.json_logs)
+    logs.configure(json_lines=settings.json_logs, level=settings.log_level_number)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_FORM_BYTES

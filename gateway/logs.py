@@ -54,14 +54,24 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
+APP_LOGGERS = ("gateway", "workers", "flows")
+
+
 def configure(json_lines: bool = False, level: int = logging.INFO) -> None:
-    """Install one redacting handler on the root logger (idempotent)."""
+    """Install one redacting handler on the root logger (idempotent), at LOG_LEVEL."""
     root = logging.getLogger()
-    if any(isinstance(f, RedactingFilter) for h in root.handlers for f in h.filters):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
-    root.addHandler(handler)
-    root.setLevel(level)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if not any(isinstance(f, RedactingFilter) for h in root.handlers for f in h.filters):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.addFilter(RedactingFilter())
+        handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+        root.addHandler(handler)
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    set_level(level)
+
+
+def set_level(level: int) -> None:
+    """`debug` is for the gateway's own lines (each routine aggregator callback, among others);
+    libraries stay at INFO or above, so their debug output (HTTP connections, SQL) stays out."""
+    logging.getLogger().setLevel(max(level, logging.INFO))
+    for name in APP_LOGGERS:
+        logging.getLogger(name).setLevel(level)

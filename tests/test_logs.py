@@ -122,3 +122,25 @@ def test_a_refused_callback_is_logged_at_info(client, caplog):
     client.post("/at/ussd", data={"sessionId": "ATUid_3", "phoneNumber": "+6281234565678", "text": ""})
     lines = [r.getMessage() for r in caplog.records if r.name == "gateway.http"]
     assert len(lines) == 1 and lines[0].startswith("POST /at/ussd 400")
+
+
+def test_log_level_debug_brings_back_a_line_per_callback_and_keeps_libraries_quiet():
+    from config.settings import Settings
+    from gateway import logs
+
+    assert Settings.from_env({"LOG_LEVEL": "DEBUG"}).log_level_number == logging.DEBUG
+    assert Settings.from_env({}).log_level_number == logging.INFO
+    assert "LOG_LEVEL must be one of" in " ".join(Settings(log_level="loud").problems())
+    touched = [logging.getLogger(name) for name in ("", *logs.APP_LOGGERS)]
+    before = [logger.level for logger in touched]
+    try:
+        logs.set_level(logging.DEBUG)
+        assert logging.getLogger("gateway.http").isEnabledFor(logging.DEBUG)  # each routine callback
+        assert logging.getLogger("workers.jobs").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.DEBUG)
+        logs.set_level(logging.WARNING)
+        assert not logging.getLogger("gateway.reports").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.INFO)  # RQ: its logging_level
+    finally:
+        for logger, level in zip(touched, before, strict=True):
+            logger.setLevel(level)

@@ -16,6 +16,7 @@ from phone import Phone, flask_transport
 from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 
+from config.settings import Settings
 from gateway import dispatch, outbox, roster
 from gateway.sms.breaker import FAILURES_TO_OPEN, OPEN_KEY, Breaker
 from gateway.store.models import Message, Outbox
@@ -185,7 +186,7 @@ def test_a_worker_that_quits_without_being_asked_starts_again(monkeypatch):
             self.stop_requested = True  # SIGTERM
 
     monkeypatch.setattr(entry, "GatewayWorker", Worker)
-    monkeypatch.setattr(entry, "runtime", lambda: SimpleNamespace(queue=None, settings=SimpleNamespace(json_logs=True)))
+    monkeypatch.setattr(entry, "runtime", lambda: SimpleNamespace(queue=None, settings=Settings()))
     monkeypatch.setattr(entry.logs, "configure", lambda **kwargs: None)
     monkeypatch.setattr(entry.signal, "signal", lambda *args: None)  # pytest's own handlers stay
     monkeypatch.setattr(entry.time, "sleep", lambda seconds: None)

@@ -30,12 +30,13 @@ def main(argv=None) -> None:
     parser.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     args = parser.parse_args(argv)
     rt = runtime()
-    logs.configure(json_lines=rt.settings.json_logs)
+    logs.configure(json_lines=rt.settings.json_logs, level=rt.settings.log_level_number)
     while True:
         worker = GatewayWorker([rt.queue], rt)
         try:
             worker.reconcile()
-            worker.work(burst=args.burst, with_scheduler=True, logging_level=logging.INFO)
+            worker.work(burst=args.burst, with_scheduler=True,
+                        logging_level=max(rt.settings.log_level_number, logging.INFO))
         except RedisError as exc:  # raised by RQ's own teardown while Redis is still away
             log.warning("worker lost Redis: %s", type(exc).__name__)
         if args.burst or worker.stop_requested:
