@@ -98,7 +98,7 @@ def schedule_broadcast(runtime, region: str, body: str, send_at: Optional[dateti
         session.flush()
         batch = outbox.Batch(runtime, session)
         batch.add("send_broadcast", broadcast.id, send_at)
-    batch.enqueue(runtime)
+    batch.enqueue()
     return broadcast
 
 
@@ -123,5 +123,5 @@ def send_broadcast(runtime, broadcast_id: int) -> str:
                                not_before=start + timedelta(seconds=count / BROADCAST_PER_SECOND),
                                broadcast_id=broadcast_id)
         broadcast.recipients = count
-    batch.enqueue(runtime)
+    batch.enqueue()
     return f"{count} messages queued"

@@ -76,7 +76,7 @@ def horizon(runtime) -> datetime:
     """A job due later than this (an acknowledgement deadline, a broadcast's later SMS) is only
     its row until the reconciler, two passes ahead, hands it to RQ's scheduler for its exact
     time. Redis then holds the next minute of scheduled work, not every open deadline (about
-    1 KB each, for up to two hours), and a burst of reports does not pay for scheduling
+    650 bytes each, for up to two hours), and a burst of reports does not pay for scheduling
     deadlines it will not reach for an hour."""
     return datetime.now(timezone.utc) + timedelta(seconds=2 * reconcile_interval(runtime))
 
@@ -109,9 +109,9 @@ class Batch:
         if row is not None:
             self.rows.append(row)
 
-    def enqueue(self, runtime) -> None:
+    def enqueue(self) -> None:
         for job, target_id, not_before in self.jobs:
-            enqueue(runtime, job, target_id, not_before, stamped=True)
+            enqueue(self.runtime, job, target_id, not_before, stamped=True)
 
 
 def mark_done(session: Session, job: str, target_id: int) -> bool:

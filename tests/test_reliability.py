@@ -39,7 +39,7 @@ def queue_sms(rt, state: str = "queued") -> int:
         batch = outbox.Batch(rt, session)
         message_id = dispatch.queue_sms(rt, batch, NUMBER, "Tanda TPPO: test.", "reply").id
         session.execute(update(Message).where(Message.id == message_id).values(state=state))
-    batch.enqueue(rt)
+    batch.enqueue()
     return message_id
 
 
@@ -217,7 +217,7 @@ def test_a_deadline_beyond_the_horizon_waits_in_the_outbox_and_is_scheduled_in_t
     with runtime.db.session() as session:
         batch = outbox.Batch(runtime, session)
         batch.add("check_ack", 7, datetime.now(timezone.utc) + timedelta(minutes=30))
-    batch.enqueue(runtime)
+    batch.enqueue()
     registry = runtime.queue.scheduled_job_registry
     assert registry.get_job_ids() == [] and outbox.reconcile(runtime) == 0  # not within reach yet
     soon = outbox.horizon(runtime) - timedelta(seconds=1)

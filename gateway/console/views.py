@@ -129,7 +129,7 @@ def case_action(ref: str, action: str):
                 message = actions.reroute(rt, batch, g.staff, report, request.form.get("agency", ""))
             else:
                 message = ACTIONS[action](rt, batch, g.staff, report)
-        batch.enqueue(rt)
+        batch.enqueue()
         flash(message, "info")
     except actions.Refused as exc:
         flash(str(exc), "error")
