@@ -38,15 +38,16 @@ def _unit_of_work(rt) -> Iterator[outbox.Batch]:
     has committed: that spares each SMS an RQ job (about 5 ms of worker CPU) and a claiming
     transaction of its own, and the reader the wait. What is not sent here goes to RQ. A crash
     between the commit and a send leaves what a crash mid-send leaves: the reconciler releases
-    the stalled message and it is sent then."""
+    the stalled message and it is sent then. The provider's circuit is read before the
+    transaction: a Redis round trip inside it would hold SQLite's one write lock the longer."""
+    paused = Breaker(rt.redis, rt.settings.time_scale).is_open()
     with rt.db.session() as session:
         batch = outbox.Batch(rt, session)
         yield batch
         first = _first_sends(batch)
-        paused = bool(first) and Breaker(rt.redis, rt.settings.time_scale).is_open()
         claimed = [] if paused else _claim_first(session, rt, first)
     unsent = _send_claimed(rt, claimed)
-    _enqueue_rest(rt, batch, {m.id for m, _ in claimed} - unsent, failed=paused or bool(unsent))
+    _enqueue_rest(rt, batch, {m.id for m, _ in claimed} - unsent, failed=(paused and bool(first)) or bool(unsent))
 
 
 def _first_sends(batch: outbox.Batch) -> list[int]:
