@@ -8,9 +8,9 @@
 own work shows): the time per hop, per hop without the report, per final hop, then
 pyinstrument's tree. `worker` files reports with the web's own ReportDesk (`sms` posts SMS to
 the webhook), then works the queue with the real worker in burst mode against the fake Africa's
-Talking: CPU and Redis commands per unit of work, and where the CPU goes by library (cProfile's
-own time). The app's log lines go to a
-file, as under a server. This is how the hot spots fixed for issue 6 were found (BENCHMARKS.md)."""
+Talking: CPU, Redis commands and SQL statements (and commits) per unit of work, and where the
+CPU goes by library (cProfile's own time). The app's log lines go to a file, as under a server.
+This is how the hot spots fixed for issue 6 were found (BENCHMARKS.md)."""
 from __future__ import annotations
 
 import cProfile
@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from pyinstrument import Profiler
+from sqlalchemy import event
 
 from .loads import REPORT_KEYS, SMS_TEXTS
 from .stack import WEBHOOK_TOKEN, Stack
@@ -130,13 +131,25 @@ def _work(stack: Stack, feed, count: int, unit: str, out) -> None:
     def commands() -> Counter:
         return Counter({k.removeprefix("cmdstat_"): v["calls"] for k, v in stack.redis.info("commandstats").items()})
 
+    sql = Counter()
+
+    def counted(kind: str):
+        return lambda *args: sql.update([kind])
+
     feed(0)
     work()  # warm up
     before = commands()
     feed(100_000)
+    listeners = [(rt.db.engine, "before_cursor_execute", counted("statements")),
+                 (rt.db.engine, "commit", counted("commits"))]
+    for listener in listeners:
+        event.listen(*listener)
     cpu = work()
+    for listener in listeners:
+        event.remove(*listener)
     used = commands() - before
-    print(f"{count} x {unit}: worker CPU {cpu:.2f} ms per {unit}; Redis commands per {unit} "
+    print(f"{count} x {unit}: worker CPU {cpu:.2f} ms per {unit}; SQL statements per {unit} "
+          f"{sql['statements'] / count:.1f} in {sql['commits'] / count:.1f} commits; Redis commands per {unit} "
           f"{sum(used.values()) / count:.1f}:", file=out)
     print("  " + ", ".join(f"{name} {n / count:.2f}" for name, n in used.most_common(12)), file=out)
     feed(200_000)
