@@ -8,7 +8,7 @@ stdout, var/bench/last.md and var/bench/last.json.
 
 Environment: BENCH_SECONDS (60: each steady end-to-end run), BENCH_WRK_SECONDS (10: each wrk
 run), BENCH_SERVER (granian: the server `make run` uses), BENCH_POSTGRES_URL (PostgreSQL to
-use, a private schema is created and dropped; `skip` to leave it out)."""
+use, a private schema per scenario, dropped at the end; `skip` to leave it out)."""
 from __future__ import annotations
 
 import json
@@ -80,18 +80,21 @@ class Bench:
         self.n = 0
         self.env: dict = {}
         self.base = ""
+        self.pg_admin = None  # an engine on BENCH_POSTGRES_URL while the PostgreSQL scenarios run
+        self.schemas: list[str] = []
 
     # -- setup ----------------------------------------------------------------------------
     def fresh(self, database: str = "sqlite", server: str = SERVER, workers: int = WORKERS,
               app: str = APP) -> str:
-        """Web and workers restarted on a new database and an empty Redis."""
+        """Web and workers restarted on a new database (a new SQLite file, or for `postgresql` a
+        new schema) and an empty Redis."""
         s = self.stack
         s.stop_web()
         s.stop_workers()
         s.redis.flushall()
         self.n += 1
         var = self.work / f"var-{self.n}"
-        url = f"sqlite:///{var / 'gateway.db'}" if database == "sqlite" else database
+        url = f"sqlite:///{var / 'gateway.db'}" if database == "sqlite" else self._new_schema()
         self.env = s.env(url, var)
         if app == APP:
             s.prepare_database(self.env)
@@ -241,21 +244,21 @@ class Bench:
         self.table.add(scenario, f"queue after {waited:.0f} s more", left)
         self.memory(scenario)
 
-    def incoming_sms(self) -> None:
-        self.fresh(workers=0)  # the webhook alone first: what it costs without the work it queues
+    def incoming_sms(self, database: str = "sqlite", label: str = "") -> None:
+        self.fresh(database=database, workers=0)  # the webhook alone first: what it costs without the work it queues
         alone = loads.steady_sms(self.stack.web_port, WEBHOOK_TOKEN, SMS_RATE, 10, "d0")
-        scenario = f"(d) incoming SMS, {SMS_RATE}/s, 10 s, workers stopped"
+        scenario = f"(d) incoming SMS{label}, {SMS_RATE}/s, 10 s, workers stopped"
         self.table.add(scenario, "accepted / errors", f"{alone.done} / {alone.errors}", "", "0 errors",
                        alone.errors == 0)
         self.table.add(scenario, "achieved rate", alone.done / alone.seconds if alone.seconds else 0.0, "/s")
         self.table.add(scenario, "webhook p50", ms(loads.percentile(alone.hops, 50)), "ms")
         self.table.add(scenario, "webhook p99", ms(loads.percentile(alone.hops, 99)), "ms")
-        self.fresh()
+        self.fresh(database=database)
         seconds = min(SECONDS, 30.0)
         run = loads.steady_sms(self.stack.web_port, WEBHOOK_TOKEN, SMS_RATE, seconds, "d")
         depth = self.stack.queue_depth()
         left, waited = self.drain()
-        scenario = f"(d) incoming SMS, {SMS_RATE}/s, {seconds:g} s"
+        scenario = f"(d) incoming SMS{label}, {SMS_RATE}/s, {seconds:g} s"
         self.table.add(scenario, "accepted / errors", f"{run.done} / {run.errors}", "", "0 errors", run.errors == 0)
         self.table.add(scenario, "achieved rate", run.done / run.seconds if run.seconds else 0.0, "/s",
                        f">= {SMS_RATE * 0.95:g}", run.done / run.seconds >= SMS_RATE * 0.95)
@@ -265,29 +268,40 @@ class Bench:
         self.table.add(scenario, f"queue after {waited:.0f} s more", left)
         self.memory(scenario)
 
+    def _new_schema(self) -> str:
+        """A private, empty schema for one PostgreSQL scenario: nothing owed carries over."""
+        from sqlalchemy import text
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        with self.pg_admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        self.schemas.append(schema)
+        return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+
     def postgres(self) -> None:
+        """(b), and (d) since SQLite's one write lock is shared with the workers, on PostgreSQL."""
         if POSTGRES_URL == "skip":
-            self.table.add("(b) final report hop, PostgreSQL", "skipped: BENCH_POSTGRES_URL=skip", "-")
+            self.table.add("(b), (d) on PostgreSQL", "skipped: BENCH_POSTGRES_URL=skip", "-")
             return
         from sqlalchemy import create_engine, text
         from sqlalchemy.exc import SQLAlchemyError
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
         try:
-            admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 2})
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            self.pg_admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 2})
+            with self.pg_admin.connect():
+                pass
         except SQLAlchemyError as exc:
-            self.table.add("(b) final report hop, PostgreSQL",
+            self.table.add("(b), (d) on PostgreSQL",
                            f"skipped: no PostgreSQL at {POSTGRES_URL.split('@')[-1]} ({type(exc).__name__})", "-")
             return
         try:
-            self.final_hop(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}", "PostgreSQL")
+            self.final_hop("postgresql", "PostgreSQL")
+            self.incoming_sms("postgresql", ", PostgreSQL")
         finally:
             self.stack.stop_web()
             self.stack.stop_workers()
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+            with self.pg_admin.begin() as conn:
+                for schema in self.schemas:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            self.pg_admin.dispose()
 
     def live_sessions(self) -> None:
         """Redis bytes per live USSD session. An Africa's Talking session keeps none (the
