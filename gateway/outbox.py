@@ -95,7 +95,9 @@ def add(session: Session, job: str, target_id: int, not_before: Optional[datetim
 
 
 class Batch:
-    """The jobs one transaction owes: recorded with it, handed to RQ once it has committed."""
+    """The jobs one transaction owes: recorded with it, handed to RQ once it has committed.
+    `jobs` lists those to hand over then; one held for the reconciler (due beyond the
+    `horizon`) is only its row, decided once, when it is added."""
 
     def __init__(self, runtime, session: Session):
         self.runtime, self.session, self.jobs = runtime, session, []
@@ -104,8 +106,10 @@ class Batch:
         self.rows: list = []
 
     def add(self, job: str, target_id: int, not_before: Optional[datetime] = None, row=None) -> None:
-        add(self.session, job, target_id, not_before, held=_held(self.runtime, not_before))
-        self.jobs.append((job, target_id, not_before))
+        held = _held(self.runtime, not_before)
+        add(self.session, job, target_id, not_before, held=held)
+        if not held:
+            self.jobs.append((job, target_id, not_before))
         if row is not None:
             self.rows.append(row)
 
@@ -147,12 +151,9 @@ def _handed_over(runtime, job: str, target_id: int, not_before: Optional[datetim
 
 
 def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = None, stamped: bool = False) -> bool:
-    """Hand the job to RQ after the transaction committed, unless it is held for the reconciler
-    (due beyond the `horizon`); False when Redis is unreachable (the reconciler will try
-    again). `stamped`: the row was written by `add` in that transaction, already counting this
-    hand-over."""
-    if _held(runtime, not_before):
-        return True
+    """Hand the job to RQ after the transaction committed; False when Redis is unreachable (the
+    reconciler will try again). `stamped`: the row was written by `add` in that transaction,
+    already counting this hand-over."""
     row = (Outbox.job == job, Outbox.target_id == target_id)
     if not _handed_over(runtime, job, target_id, not_before):
         if stamped:  # take back the hand-over `add` counted
