@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import loads
-from .stack import ROOT, VENV_BIN, WEBHOOK_TOKEN, Process, Stack, free_port, install_peer, wait_for
+from .stack import ROOT, VENV_BIN, WEBHOOK_TOKEN, Process, Stack, cpu_seconds, free_port, install_peer, wait_for
 
 SECONDS = float(os.environ.get("BENCH_SECONDS") or 60)
 WRK_SECONDS = float(os.environ.get("BENCH_WRK_SECONDS") or 10)
@@ -34,6 +34,7 @@ SERVER = os.environ.get("BENCH_SERVER") or "granian"
 SERVERS = ("gunicorn-sync", "granian")
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 WORKERS = 2  # one RQ worker process per core
+TOKEN = f"?token={WEBHOOK_TOKEN}"
 FINAL_HOP_RATES = (20, 50)  # reports/s while the final hop is timed: (c)'s steady rate, and a busier one
 FINAL_HOP_SECONDS = 12
 SMS_RATE = 200
@@ -128,6 +129,22 @@ class Bench:
                 return alerts
             time.sleep(0.5)
 
+    def wrk(self, url: str, keys: list[str], connections: int, tag: str, suffix: str = TOKEN, cpu=None) -> dict:
+        """loads.wrk, plus where the cores went: CPU µs per hop of each part (`cpu()`, by default
+        the stack's: web, workers, Redis, fake Africa's Talking) and of wrk itself, during the run."""
+        cpu = cpu or self.stack.cpu_by_part
+        before = cpu()
+        r = loads.wrk(url, keys, connections, WRK_SECONDS, tag, suffix)
+        after = cpu()
+        spent = {part: after[part] - before[part] for part in after}
+        spent["load generator"] = r["cpu_s"]
+        r["cpu_us"] = {part: seconds / max(r["requests"], 1) * 1e6 for part, seconds in spent.items()}
+        return r
+
+    def cpu_row(self, scenario: str, r: dict) -> None:
+        shown = ", ".join(f"{part} {us:,.0f}" for part, us in r["cpu_us"].items() if us >= 0.5)
+        self.table.add(scenario, "CPU per hop during the run, µs", f"{shown}; total {sum(r['cpu_us'].values()):,.0f}")
+
     # -- scenarios ------------------------------------------------------------------------
     def peer(self) -> Optional[float]:
         print("peer: installing ussd-menu-builder with npm", flush=True)
@@ -141,10 +158,12 @@ class Bench:
         try:
             wait_for(lambda: urllib.request.urlopen(urllib.request.Request(
                 f"http://127.0.0.1:{port}/echo", method="POST", data=b""), timeout=1).status == 200, 20, "peer")
-            r = loads.wrk(f"http://127.0.0.1:{port}/ussd", loads.PEER_KEYS, 32, WRK_SECONDS, "peer")
+            r = self.wrk(f"http://127.0.0.1:{port}/ussd", loads.PEER_KEYS, 32, "peer", "",
+                         cpu=lambda: {"node": cpu_seconds(proc.pid)})
             self.table.add("peer ussd-menu-builder, 32 conn", "hops/s (menu, category, victim, end)", r["rps"], "/s")
             self.table.add("peer ussd-menu-builder, 32 conn", "p99", r["p99_ms"], "ms")
             self.table.add("peer ussd-menu-builder, 32 conn", "errors", r["errors"])
+            self.cpu_row("peer ussd-menu-builder, 32 conn", r)
             return r["rps"]
         finally:
             proc.stop()
@@ -154,14 +173,14 @@ class Bench:
         out = {}
         for server in SERVERS:
             self.fresh(server=server, workers=0, app=BASELINE)
-            r = loads.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS, 32, WRK_SECONDS, f"base-{server}")
+            r = self.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS, 32, f"base-{server}", "")
             self.table.add(f"baseline bare Flask, {server}, 32 conn", "requests/s", r["rps"], "/s")
             self.table.add(f"baseline bare Flask, {server}, 32 conn", "p99", r["p99_ms"], "ms")
+            self.cpu_row(f"baseline bare Flask, {server}, 32 conn", r)
             self.memory(f"baseline bare Flask, {server}")
             base = r
             self.fresh(server=server)
-            r = loads.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS, 32, WRK_SECONDS, f"a32-{server}",
-                          f"?token={WEBHOOK_TOKEN}")
+            r = self.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS, 32, f"a32-{server}")
             out[server] = (base, r)
             scenario = f"(a) USSD hops, {server}, 32 conn"
             self.table.add(scenario, "hops/s", r["rps"], "/s")
@@ -171,15 +190,28 @@ class Bench:
             self.table.add(scenario, "errors (non-200, bad body, socket, timeout)", r["errors"], "", "0",
                            r["errors"] == 0)
             self.table.add(scenario, "reports filed (END screens)", r["ends"])
+            self.cpu_row(scenario, r)
             self.memory(scenario)
         return out
+
+    def web_alone(self) -> float:
+        """(a)'s report sessions with the workers stopped: what the web alone reaches when the
+        routing and alerting every report causes does not share the cores (the reports wait,
+        queued). The workers' share of (a)'s miss, and the web's own."""
+        self.fresh(workers=0)
+        r = self.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS, 32, "a32-alone")
+        scenario = f"(a) USSD hops, {SERVER}, 32 conn, workers stopped"
+        self.table.add(scenario, "hops/s", r["rps"], "/s")
+        self.table.add(scenario, "p99", r["p99_ms"], "ms")
+        self.table.add(scenario, "errors", r["errors"], "", "0", r["errors"] == 0)
+        self.cpu_row(scenario, r)
+        return r["rps"]
 
     def browsing(self) -> float:
         """The same sessions without the last key: menus and region list only, nothing filed.
         The gateway's per-hop cost without the durable report and the alert work it causes."""
         self.fresh()
-        r = loads.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS[:-1], 32, WRK_SECONDS, "browse",
-                      f"?token={WEBHOOK_TOKEN}")
+        r = self.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS[:-1], 32, "browse")
         scenario = f"(a) hops, no report filed, {SERVER}, 32 conn"
         open_keys = sum(1 for _ in self.stack.redis.scan_iter("ussd:*", count=1000))
         self.table.add(f"(e) live Africa's Talking sessions, {SERVER}", "session keys in Redis after the browsing run "
@@ -187,11 +219,12 @@ class Bench:
         self.table.add(scenario, "hops/s", r["rps"], "/s")
         self.table.add(scenario, "p99", r["p99_ms"], "ms")
         self.table.add(scenario, "errors", r["errors"], "", "0", r["errors"] == 0)
+        self.cpu_row(scenario, r)
         return r["rps"]
 
     def many_connections(self) -> None:
         self.fresh()
-        r = loads.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS, 256, WRK_SECONDS, "a256", f"?token={WEBHOOK_TOKEN}")
+        r = self.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS, 256, "a256")
         scenario = f"(a) USSD hops, {SERVER}, 256 conn"
         self.table.add(scenario, "hops/s", r["rps"], "/s")
         self.table.add(scenario, "p99", r["p99_ms"], "ms")
@@ -380,6 +413,9 @@ def main() -> int:
         if peer:
             bench.table.add(f"(a) USSD hops, {SERVER}, 32 conn", "ratio to peer ussd-menu-builder",
                             gateway["rps"] / peer, "x", ">= 1.0", gateway["rps"] / peer >= 1.0)
+        alone = bench.web_alone()
+        if peer:
+            bench.table.add(f"(a) USSD hops, {SERVER}, 32 conn, workers stopped", "ratio to peer", alone / peer, "x")
         browse = bench.browsing()
         if peer:
             bench.table.add(f"(a) hops, no report filed, {SERVER}, 32 conn", "ratio to peer", browse / peer, "x")

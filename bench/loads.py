@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import os
 import re
 import subprocess
 import threading
@@ -34,18 +35,26 @@ def percentile(values: list[float], p: float) -> Optional[float]:
 
 # -- wrk ----------------------------------------------------------------------------------
 
+def _children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
+
+
 def wrk(url: str, keys: list[str], connections: int, seconds: float, tag: str, suffix: str = "",
         threads: int = 2, timeout_s: int = 2) -> dict:
     """Closed loop: every connection sends its next hop as soon as the last one is answered."""
     users = max(1, connections // threads) * USERS_PER_CONNECTION
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", f"{timeout_s}s",
             "-s", str(LUA), url, "--", ",".join(keys), tag, str(users), suffix]
+    before = _children_cpu()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    spent = _children_cpu() - before  # wrk's own CPU: it shares the cores it loads
     for line in result.stdout.splitlines():
         if line.startswith("WRK_JSON "):
             out = json.loads(line[len("WRK_JSON "):])
             out["rps"] = out["requests"] / out["seconds"] if out["seconds"] else 0.0
             out["errors"] = out["bad"] + out["connect"] + out["read"] + out["write"] + out["timeout"]
+            out["cpu_s"] = spent
             return out
     raise RuntimeError(f"wrk gave no result: {result.stdout[-500:]} {result.stderr[-500:]}")
 

@@ -52,6 +52,19 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process and its live descendants have used so far (a server's
+    workers, RQ's scheduler); 0 for a process that is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS + sum(cpu_seconds(c) for c in children(pid))
+
+
 def children(pid: int) -> list[int]:
     """Direct children of a process (a server's workers)."""
     found = []
@@ -241,6 +254,13 @@ class Stack:
 
     def worker_rss_mb(self) -> float:
         return max((rss_mb(p.pid) for p in self.workers), default=0.0)
+
+    def cpu_by_part(self) -> dict[str, float]:
+        """CPU seconds used so far by each part of the stack: where a scenario's cores went."""
+        parts = {"web": [self.web] if self.web else [], "workers": self.workers,
+                 "redis": [p for p in self.processes if p.name == "redis"],
+                 "fake AT": [p for p in self.processes if p.name == "fake-at"]}
+        return {part: sum(cpu_seconds(p.pid) for p in procs) for part, procs in parts.items()}
 
     def queue_depth(self, queue: str = "default") -> int:
         """Jobs waiting or running (not those scheduled for later: acknowledgement deadlines),
