@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 from pyinstrument import Profiler
 from sqlalchemy import event
 
-from .loads import REPORT_KEYS, SMS_TEXTS
+from .loads import REPORT_KEYS, SMS_TEXTS, percentile
 from .stack import WEBHOOK_TOKEN, Stack
 
 ANSWERS = {"victim": "woman", "region": "16.71", "urgent": False, "contact": True}
@@ -123,15 +123,19 @@ def _work(stack: Stack, feed, count: int, unit: str, out) -> None:
     rt = runtime()
     logs.configure(json_lines=True)
 
+    wall = []
+
     def work() -> float:
-        started = time.process_time()
+        started, wall_started = time.process_time(), time.perf_counter()
         GatewayWorker([rt.queue], rt).work(burst=True, with_scheduler=False, logging_level="WARNING")
+        wall.append(time.perf_counter() - wall_started)
         return (time.process_time() - started) / count * 1000
 
     def commands() -> Counter:
         return Counter({k.removeprefix("cmdstat_"): v["calls"] for k, v in stack.redis.info("commandstats").items()})
 
     sql = Counter()
+    lock = _WriteLock()
 
     def counted(kind: str):
         return lambda *args: sql.update([kind])
@@ -141,7 +145,7 @@ def _work(stack: Stack, feed, count: int, unit: str, out) -> None:
     before = commands()
     feed(100_000)
     listeners = [(rt.db.engine, "before_cursor_execute", counted("statements")),
-                 (rt.db.engine, "commit", counted("commits"))]
+                 (rt.db.engine, "commit", counted("commits")), *lock.listeners(rt.db.engine)]
     for listener in listeners:
         event.listen(*listener)
     cpu = work()
@@ -152,6 +156,11 @@ def _work(stack: Stack, feed, count: int, unit: str, out) -> None:
           f"{sql['statements'] / count:.1f} in {sql['commits'] / count:.1f} commits; Redis commands per {unit} "
           f"{sum(used.values()) / count:.1f}:", file=out)
     print("  " + ", ".join(f"{name} {n / count:.2f}" for name, n in used.most_common(12)), file=out)
+    held = sorted(lock.held)
+    print(f"SQLite's write lock (first INSERT/UPDATE/DELETE to commit) held {sum(held) / count * 1000:.2f} ms per "
+          f"{unit} in {len(held) / count:.2f} transactions, p50 {percentile(held, 50) * 1000:.2f} ms, p90 "
+          f"{percentile(held, 90) * 1000:.2f} ms: {sum(held) / wall[-1]:.0%} of the worker's time, during which "
+          f"every other writer (the webhooks, the other worker) waits", file=out)
     feed(200_000)
     profile = cProfile.Profile()
     profile.runcall(work)
@@ -162,6 +171,28 @@ def _work(stack: Stack, feed, count: int, unit: str, out) -> None:
     print("where the CPU goes (cProfile, own time):", file=out)
     for library, seconds in by_library.most_common(12):
         print(f"  {library:<28} {seconds / total:6.1%}", file=out)
+
+
+class _WriteLock:
+    """How long each transaction holds SQLite's one write lock: from its first write statement
+    (the driver begins the transaction there, reads before it take no lock) to its commit or
+    rollback."""
+
+    def __init__(self):
+        self.since: dict = {}
+        self.held: list[float] = []
+
+    def listeners(self, engine) -> list[tuple]:
+        return [(engine, "before_cursor_execute", self._statement), (engine, "commit", self._end),
+                (engine, "rollback", self._end)]
+
+    def _statement(self, conn, _cursor, statement: str, *_args) -> None:
+        if conn not in self.since and statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            self.since[conn] = time.perf_counter()
+
+    def _end(self, conn) -> None:
+        if conn in self.since:
+            self.held.append(time.perf_counter() - self.since.pop(conn))
 
 
 def _library(path: str) -> str:
