@@ -61,9 +61,11 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, strict: bool = True,
-                  redis_timeout: Optional[float] = REDIS_TIMEOUT_SECONDS) -> Runtime:
+                  redis_timeout: Optional[float] = REDIS_TIMEOUT_SECONDS, prompt_writes: bool = True) -> Runtime:
     """Refuse to start on a configuration that would be unsafe or broken. With strict=False
-    (operator commands) broken content is kept as problems, so `validate-config` can list them."""
+    (operator commands) broken content is kept as problems, so `validate-config` can list them.
+    A worker passes `redis_timeout=None` and `prompt_writes=False` (gateway.store.db: on SQLite
+    it lets the processes that answer callers write first)."""
     problems = settings.problems()
     if problems:
         raise ConfigError(problems)
@@ -76,8 +78,8 @@ def build_runtime(settings: Settings, strict: bool = True,
     if strict and content_problems:
         raise ConfigError(content_problems)
     key = settings.data_key or development_key(settings.var_dir / "data.key")
-    runtime = Runtime(settings, content, Vault(key), Database(settings.database_url), tuple(content_problems),
-                      redis_timeout)
+    runtime = Runtime(settings, content, Vault(key), Database(settings.database_url, prompt_writes),
+                      tuple(content_problems), redis_timeout)
     if strict and settings.production:
         if problems := roster.production_problems(runtime):
             raise ConfigError(problems)

@@ -9,4 +9,4 @@ from gateway.runtime import Runtime, build_runtime
 
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
-    return build_runtime(Settings.from_env(), redis_timeout=None)
+    return build_runtime(Settings.from_env(), redis_timeout=None, prompt_writes=False)
