@@ -86,6 +86,16 @@ def test_a_prompt_writer_gives_up_after_the_busy_timeout(sqlite_url, monkeypatch
     database.dispose()
 
 
+def test_only_a_busy_database_is_tried_again(sqlite_url):
+    database = _opened(sqlite_url, prompt_writes=True)
+    started = time.monotonic()
+    with pytest.raises(Exception, match="no such table"):
+        with database.session() as session:
+            session.execute(text("INSERT INTO no_such_table VALUES (1)"))
+    assert time.monotonic() - started < 1.0  # refused at once, not polled for SQLITE_BUSY_TIMEOUT_MS
+    database.dispose()
+
+
 def test_reads_never_wait_for_the_lock(sqlite_url):
     database = _opened(sqlite_url, prompt_writes=True)
     thread, released = _hold_write_lock(_file(sqlite_url), 0.3)

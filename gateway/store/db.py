@@ -52,7 +52,7 @@ def _outside_transaction_retried(connection: sqlite3.Connection, run):
         try:
             return run()
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                 raise
             if connection.in_transaction:  # the driver's BEGIN before the refused write
                 connection.rollback()
