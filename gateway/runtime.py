@@ -19,7 +19,7 @@ from .sms.africastalking import AfricasTalkingProvider
 from .sms.base import Provider
 from .sms.sink import SinkProvider
 from .sms.sms8x8 import Sms8x8Provider
-from .store.db import Database
+from .store.db import WEB_WRITE_POLL_SECONDS, Database
 
 REDIS_TIMEOUT_SECONDS = 0.5  # a webhook must answer even when Redis hangs
 
@@ -61,11 +61,12 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, strict: bool = True,
-                  redis_timeout: Optional[float] = REDIS_TIMEOUT_SECONDS, prompt_writes: bool = True) -> Runtime:
+                  redis_timeout: Optional[float] = REDIS_TIMEOUT_SECONDS,
+                  write_poll_seconds: float = WEB_WRITE_POLL_SECONDS) -> Runtime:
     """Refuse to start on a configuration that would be unsafe or broken. With strict=False
     (operator commands) broken content is kept as problems, so `validate-config` can list them.
-    A worker passes `redis_timeout=None` and `prompt_writes=False` (gateway.store.db: on SQLite
-    it lets the processes that answer callers write first)."""
+    A worker passes `redis_timeout=None` and WORKER_WRITE_POLL_SECONDS (gateway.store.db: on
+    SQLite the processes that answer callers then take the write lock first)."""
     problems = settings.problems()
     if problems:
         raise ConfigError(problems)
@@ -78,7 +79,7 @@ def build_runtime(settings: Settings, strict: bool = True,
     if strict and content_problems:
         raise ConfigError(content_problems)
     key = settings.data_key or development_key(settings.var_dir / "data.key")
-    runtime = Runtime(settings, content, Vault(key), Database(settings.database_url, prompt_writes),
+    runtime = Runtime(settings, content, Vault(key), Database(settings.database_url, write_poll_seconds),
                       tuple(content_problems), redis_timeout)
     if strict and settings.production:
         if problems := roster.production_problems(runtime):

@@ -1,8 +1,8 @@
-"""SQLite's one write lock: a process that answers callers (the web app) waits for it by trying
-again every WRITE_POLL_SECONDS, a worker in SQLite's own busy handler (gateway/store/db.py).
+"""SQLite's one write lock: every process waits for it by trying again at a steady interval,
+a process that answers callers (the web app) more often than a worker (gateway/store/db.py).
 How much sooner the web gets the lock is measured by `make bench`, not here; these tests hold
-what must not break: a prompt writer waits for the lock instead of failing, gives up after
-the same busy timeout as anyone, and leaves nothing half-done from a refused try."""
+what must not break: a writer waits for the lock instead of failing, gives up after the busy
+timeout, and leaves nothing half-done from a refused try."""
 from __future__ import annotations
 
 import sqlite3
@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from config.settings import Settings
 from gateway.runtime import build_runtime
 from gateway.store import db as store_db
-from gateway.store.db import Database
+from gateway.store.db import WEB_WRITE_POLL_SECONDS, WORKER_WRITE_POLL_SECONDS, Database
 from gateway.store.models import AuditEvent
 
 
@@ -41,17 +41,19 @@ def _hold_write_lock(path: str, seconds: float) -> tuple[threading.Thread, list[
     return thread, released
 
 
-def _opened(url: str, prompt_writes: bool) -> Database:
+def _opened(url: str, write_poll_seconds: float = WEB_WRITE_POLL_SECONDS) -> Database:
     """A Database whose first connection has put the file in WAL mode, as a running gateway's
     has: switching the journal mode needs the lock the tests hold."""
-    database = Database(url, prompt_writes=prompt_writes)
+    database = Database(url, write_poll_seconds)
     assert _audit_rows(database) == 0
     return database
 
 
-def _busy_timeout(database: Database) -> int:
+def _waiting(database: Database) -> tuple[int, float]:
+    """SQLite's own busy timeout, and how often the connection tries again itself."""
     with database.engine.connect() as conn:
-        return conn.execute(text("PRAGMA busy_timeout")).scalar()
+        return (conn.execute(text("PRAGMA busy_timeout")).scalar(),
+                conn.connection.dbapi_connection.write_poll_seconds)
 
 
 def _audit_rows(database: Database) -> int:
@@ -59,9 +61,9 @@ def _audit_rows(database: Database) -> int:
         return session.scalar(select(func.count()).select_from(AuditEvent))
 
 
-@pytest.mark.parametrize("prompt_writes", [True, False])
-def test_a_write_waits_for_the_lock_and_then_commits_once(sqlite_url, prompt_writes):
-    database = _opened(sqlite_url, prompt_writes)
+@pytest.mark.parametrize("poll", [WEB_WRITE_POLL_SECONDS, WORKER_WRITE_POLL_SECONDS])
+def test_a_write_waits_for_the_lock_and_then_commits_once(sqlite_url, poll):
+    database = _opened(sqlite_url, poll)
     thread, released = _hold_write_lock(_file(sqlite_url), 0.15)
     with database.session() as session:
         session.add(AuditEvent(actor="test", action="waited", detail="for the lock"))
@@ -72,9 +74,9 @@ def test_a_write_waits_for_the_lock_and_then_commits_once(sqlite_url, prompt_wri
     database.dispose()
 
 
-def test_a_prompt_writer_gives_up_after_the_busy_timeout(sqlite_url, monkeypatch):
+def test_a_writer_gives_up_after_the_busy_timeout(sqlite_url, monkeypatch):
     monkeypatch.setattr(store_db, "SQLITE_BUSY_TIMEOUT_MS", 200)
-    database = _opened(sqlite_url, prompt_writes=True)
+    database = _opened(sqlite_url)
     thread, _ = _hold_write_lock(_file(sqlite_url), 1.0)
     started = time.monotonic()
     with pytest.raises(Exception, match="database is locked"):
@@ -87,7 +89,7 @@ def test_a_prompt_writer_gives_up_after_the_busy_timeout(sqlite_url, monkeypatch
 
 
 def test_only_a_busy_database_is_tried_again(sqlite_url):
-    database = _opened(sqlite_url, prompt_writes=True)
+    database = _opened(sqlite_url)
     started = time.monotonic()
     with pytest.raises(Exception, match="no such table"):
         with database.session() as session:
@@ -97,7 +99,7 @@ def test_only_a_busy_database_is_tried_again(sqlite_url):
 
 
 def test_reads_never_wait_for_the_lock(sqlite_url):
-    database = _opened(sqlite_url, prompt_writes=True)
+    database = _opened(sqlite_url)
     thread, released = _hold_write_lock(_file(sqlite_url), 0.3)
     assert _audit_rows(database) == 0
     assert not released  # read while the other writer still held the lock
@@ -105,11 +107,13 @@ def test_reads_never_wait_for_the_lock(sqlite_url):
     database.dispose()
 
 
-def test_the_web_polls_for_the_lock_and_a_worker_keeps_sqlites_busy_handler(settings_overrides):
+def test_the_web_tries_for_the_lock_more_often_than_a_worker(settings_overrides):
     settings = Settings.from_env(**settings_overrides)
-    web, worker = build_runtime(settings), build_runtime(settings, redis_timeout=None, prompt_writes=False)
-    assert _busy_timeout(web.db) == 0  # it tries again itself, every WRITE_POLL_SECONDS
-    assert _busy_timeout(worker.db) == store_db.SQLITE_BUSY_TIMEOUT_MS
+    web = build_runtime(settings)
+    worker = build_runtime(settings, redis_timeout=None, write_poll_seconds=WORKER_WRITE_POLL_SECONDS)
+    assert _waiting(web.db) == (0, WEB_WRITE_POLL_SECONDS)  # 0: not SQLite's back-off, our steady polling
+    assert _waiting(worker.db) == (0, WORKER_WRITE_POLL_SECONDS)
+    assert WEB_WRITE_POLL_SECONDS < WORKER_WRITE_POLL_SECONDS
     web.db.dispose()
     worker.db.dispose()
 
@@ -124,7 +128,7 @@ def test_the_worker_process_builds_its_runtime_as_a_worker(settings_overrides, m
     worker_runtime.runtime.cache_clear()
     try:
         rt = worker_runtime.runtime()
-        assert _busy_timeout(rt.db) == store_db.SQLITE_BUSY_TIMEOUT_MS and rt.redis_timeout is None
+        assert _waiting(rt.db) == (0, WORKER_WRITE_POLL_SECONDS) and rt.redis_timeout is None
         rt.db.dispose()
     finally:
         worker_runtime.runtime.cache_clear()

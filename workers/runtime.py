@@ -5,8 +5,9 @@ from functools import lru_cache
 
 from config.settings import Settings
 from gateway.runtime import Runtime, build_runtime
+from gateway.store.db import WORKER_WRITE_POLL_SECONDS
 
 
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
-    return build_runtime(Settings.from_env(), redis_timeout=None, prompt_writes=False)
+    return build_runtime(Settings.from_env(), redis_timeout=None, write_poll_seconds=WORKER_WRITE_POLL_SECONDS)

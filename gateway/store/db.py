@@ -5,10 +5,11 @@ write to its commit; a worker's unit of work holds it for a few milliseconds (`p
 bench.profile worker`). A writer that finds it taken waits in SQLite's busy handler, which
 sleeps 1, 2, 5, 10, 15, 20, 25 … ms between tries, so behind two busy workers a webhook
 keeps missing the moments the lock is free: at 200 incoming SMS a second its insert waited
-60-70 ms at p50 and 400 ms at p99. A process that answers callers (`prompt_writes`: the web
-app, the operator commands) instead tries again every WRITE_POLL_SECONDS and so takes the lock
-between two worker transactions; the workers keep SQLite's own back-off and yield to it.
-BENCHMARKS.md has the figures."""
+60-70 ms at p50 and 400 ms at p99. Instead every process tries again at a steady interval: the
+processes that answer callers (the web app, the operator commands) every 0.5 ms, the workers
+every 2 ms, so a webhook takes the lock between two worker transactions, and a worker never
+sleeps through free moments either (with SQLite's back-off and the web first, workers fell
+seconds behind at 100 reports a second). BENCHMARKS.md has the figures."""
 from __future__ import annotations
 
 import sqlite3
@@ -22,27 +23,29 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 5000  # wait this long for another writer instead of failing
-WRITE_POLL_SECONDS = 0.0005  # how often a prompt writer tries again for the write lock
+WEB_WRITE_POLL_SECONDS = 0.0005  # how often a process answering callers tries again for the write lock
+WORKER_WRITE_POLL_SECONDS = 0.002  # how often a worker does: less often, so the web comes first
 # For an UPDATE by primary key or state (a compare-and-set) in a unit of work that holds no
 # loaded copy of those rows: SQLAlchemy need not search its identity map for copies to refresh,
 # a measurable share of a short job. `session.execute(stmt, execution_options=UNSYNCED)`.
 UNSYNCED = {"synchronize_session": False}
 
 
-def _sqlite_pragmas(busy_timeout_ms: int):
+def _sqlite_setup(write_poll_seconds: float):
     def on_connect(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")   # readers do not block the one writer
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes under WAL
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA busy_timeout=0")  # a locked write returns at once: _PollingCursor waits
         cursor.close()
+        dbapi_connection.write_poll_seconds = write_poll_seconds
     return on_connect
 
 
-def _outside_transaction_retried(connection: sqlite3.Connection, run):
+def _outside_transaction_retried(connection: "_PollingConnection", run):
     """`run()` a statement; if it found the database locked and it was not inside a
-    transaction, try it again every WRITE_POLL_SECONDS until SQLITE_BUSY_TIMEOUT_MS. Only a
+    transaction, try it again every `write_poll_seconds` until SQLITE_BUSY_TIMEOUT_MS. Only a
     statement that would begin the transaction (the driver begins one at the first write) can
     find the lock taken: nothing of the transaction has run, so trying it again is safe."""
     if connection.in_transaction:
@@ -56,10 +59,10 @@ def _outside_transaction_retried(connection: sqlite3.Connection, run):
                 raise
             if connection.in_transaction:  # the driver's BEGIN before the refused write
                 connection.rollback()
-            time.sleep(WRITE_POLL_SECONDS)
+            time.sleep(connection.write_poll_seconds)
 
 
-class _PromptWriteCursor(sqlite3.Cursor):
+class _PollingCursor(sqlite3.Cursor):
     def execute(self, sql, parameters=()):
         return _outside_transaction_retried(self.connection, lambda: sqlite3.Cursor.execute(self, sql, parameters))
 
@@ -68,26 +71,27 @@ class _PromptWriteCursor(sqlite3.Cursor):
         return _outside_transaction_retried(self.connection, lambda: sqlite3.Cursor.executemany(self, sql, rows))
 
 
-class _PromptWriteConnection(sqlite3.Connection):
+class _PollingConnection(sqlite3.Connection):
     """A connection whose first write waits for the lock by polling (its busy timeout is 0)."""
 
-    def cursor(self, factory=_PromptWriteCursor):
+    write_poll_seconds = WEB_WRITE_POLL_SECONDS
+
+    def cursor(self, factory=_PollingCursor):
         return super().cursor(factory)
 
 
 class Database:
-    def __init__(self, url: str, prompt_writes: bool = True):
+    def __init__(self, url: str, write_poll_seconds: float = WEB_WRITE_POLL_SECONDS):
         self.url = make_url(url)
         if self.url.get_backend_name() == "sqlite" and self.url.database not in (None, "", ":memory:"):
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         sqlite = self.url.get_backend_name() == "sqlite"
         # A server connection can go stale (PostgreSQL restarted): test it at checkout. A file cannot,
         # and the test would cost a statement on every unit of work.
-        prompt = sqlite and prompt_writes
         self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite,
-                                            connect_args={"factory": _PromptWriteConnection} if prompt else {})
+                                            connect_args={"factory": _PollingConnection} if sqlite else {})
         if sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas(0 if prompt else SQLITE_BUSY_TIMEOUT_MS))
+            event.listen(self.engine, "connect", _sqlite_setup(write_poll_seconds))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
