@@ -8,7 +8,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -18,10 +17,6 @@ from gateway.runtime import build_runtime
 from gateway.store import db as store_db
 from gateway.store.db import WEB_WRITE_POLL_SECONDS, WORKER_WRITE_POLL_SECONDS, Database
 from gateway.store.models import AuditEvent
-
-
-def _file(url: str) -> str:
-    return str(Path(url.removeprefix("sqlite:///")))
 
 
 def _hold_write_lock(path: str, seconds: float) -> tuple[threading.Thread, list[float]]:
@@ -64,7 +59,7 @@ def _audit_rows(database: Database) -> int:
 @pytest.mark.parametrize("poll", [WEB_WRITE_POLL_SECONDS, WORKER_WRITE_POLL_SECONDS])
 def test_a_write_waits_for_the_lock_and_then_commits_once(sqlite_url, poll):
     database = _opened(sqlite_url, poll)
-    thread, released = _hold_write_lock(_file(sqlite_url), 0.15)
+    thread, released = _hold_write_lock(database.url.database, 0.15)
     with database.session() as session:
         session.add(AuditEvent(actor="test", action="waited", detail="for the lock"))
     written = time.monotonic()
@@ -77,7 +72,7 @@ def test_a_write_waits_for_the_lock_and_then_commits_once(sqlite_url, poll):
 def test_a_writer_gives_up_after_the_busy_timeout(sqlite_url, monkeypatch):
     monkeypatch.setattr(store_db, "SQLITE_BUSY_TIMEOUT_MS", 200)
     database = _opened(sqlite_url)
-    thread, _ = _hold_write_lock(_file(sqlite_url), 1.0)
+    thread, _ = _hold_write_lock(database.url.database, 1.0)
     started = time.monotonic()
     with pytest.raises(Exception, match="database is locked"):
         with database.session() as session:
@@ -100,7 +95,7 @@ def test_only_a_busy_database_is_tried_again(sqlite_url):
 
 def test_reads_never_wait_for_the_lock(sqlite_url):
     database = _opened(sqlite_url)
-    thread, released = _hold_write_lock(_file(sqlite_url), 0.3)
+    thread, released = _hold_write_lock(database.url.database, 0.3)
     assert _audit_rows(database) == 0
     assert not released  # read while the other writer still held the lock
     thread.join()
