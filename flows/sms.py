@@ -1,30 +1,28 @@
-"""SMS keywords and free-text matching, as plain functions over data from config/.
+"""SMS keywords, as plain functions over data from config/.
 
-People text from feature phones in a hurry: `stop.`, `Stop thank you`, `lapor anak saya
-dibawa calo ke malaysia dari kayuagung`. So text is folded to lower-case ASCII words first
-(accents and punctuation dropped), and keywords, place names and modus words are matched on
-whole words, longest phrase first (`oku timur` before `oku`)."""
+People text from feature phones in a hurry: `stop.`, `Stop thank you`, `Lapor: anak saya
+dibawa calo`. So text is folded to lower-case ASCII words first (accents and punctuation
+dropped) and the first word picks the command. Text without one is read by flows.intake."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import Mapping, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-from unidecode import unidecode
 
 from .errors import FlowError
+from .wording import ascii_words
 
 ANY_LANGUAGE = "any"
 COMMANDS = ("report", "watch", "join", "info", "signs", "rights", "status", "language", "stop", "start", "ack", "close")
-_NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def words(text: str) -> tuple[str, ...]:
     """Lower-case ASCII words: `Stop, thank-you!` -> ('stop', 'thank', 'you')."""
-    return tuple(w for w in _NOT_WORD.split(unidecode(text or "").lower()) if w)
+    return tuple(ascii_words(text))
 
 
 class Keywords(BaseModel):
@@ -32,7 +30,7 @@ class Keywords(BaseModel):
 
     version: int
     commands: dict[str, dict[str, list[str]]]
-    urgent_words: list[str] = []
+    category_choices: list[str]  # the numbered answers to sms.ask_category, in order
 
     @field_validator("commands")
     @classmethod
@@ -101,28 +99,3 @@ def parse(text: str, table: Mapping[str, tuple[str, Optional[str]]]) -> Parsed:
         command, lang = table[folded[0]]
         return Parsed(command, lang, _FIRST_WORD.sub("", (text or "").strip(), count=1).strip(), folded[1:])
     return Parsed(None, None, (text or "").strip(), folded)
-
-
-class PhraseMatcher:
-    """Find which of several labelled phrase lists occurs in a text, on whole words.
-
-    Built once from data (region aliases, category keywords); `best()` returns the label whose
-    phrases cover the most words, ties broken by the order the labels were given."""
-
-    def __init__(self, phrases: Mapping[str, Iterable[str]]):
-        self._order = {label: i for i, label in enumerate(phrases)}
-        self._phrases = sorted(((words(p), label) for label, listed in phrases.items() for p in listed if words(p)),
-                               key=lambda item: -len(item[0]))
-
-    def best(self, folded: tuple[str, ...]) -> Optional[str]:
-        score: dict[str, int] = {}
-        used = [False] * len(folded)
-        for phrase, label in self._phrases:  # longest first: `oku timur` claims its words before `oku`
-            n = len(phrase)
-            for i in range(len(folded) - n + 1):
-                if folded[i:i + n] == phrase and not any(used[i:i + n]):
-                    used[i:i + n] = [True] * n
-                    score[label] = score.get(label, 0) + n
-        if not score:
-            return None
-        return min(score, key=lambda label: (-score[label], self._order[label]))

@@ -1,5 +1,9 @@
 """The alert SMS a responder receives: what they need to act, nothing more. Always Bahasa
-Indonesia, one 160-character GSM-7 segment; the reporter's number only with consent."""
+Indonesia, one 160-character GSM-7 segment; the reporter's number only with consent.
+
+The reporter's own words are quoted as far as the segment has room, cut between words; the
+place and time they name (`di Belitang`, `malam ini`) are kept even when the words around
+them are cut, since a responder acts on where and when. An escalation says it is one, and why."""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,6 +12,7 @@ from unidecode import unidecode
 
 from flows.engine import Engine
 from flows.gsm import is_gsm7, septets
+from flows.wording import ascii_words
 
 SMS_LIMIT = 160
 MIN_DETAILS = 12  # fewer characters of a report's words would say nothing
@@ -19,6 +24,9 @@ def gsm_safe(text: str) -> str:
     return text if is_gsm7(text) else unidecode(text)
 
 
+ELLIPSIS = ".."  # GSM-7 has no single-character ellipsis
+
+
 def _cut(text: str, room: int) -> str:
     """The longest prefix of `text` that fits `room` septets."""
     while text and septets(text) > room:
@@ -26,22 +34,54 @@ def _cut(text: str, room: int) -> str:
     return text
 
 
+def excerpt(text: str, room: int, keep: tuple[str, ...] = ()) -> str:
+    """`text` in `room` septets: whole when it fits, else its first words and then whichever of
+    `keep` (the place, the time: folded words) the cut lost. A single word too long for the
+    room is cut inside it, as nothing else fits."""
+    if septets(text) <= room:
+        return text
+    words = text.split()
+    for n in range(len(words) - 1, 0, -1):
+        head = " ".join(words[:n])
+        folded = " ".join(ascii_words(head))
+        lost = [k for k in keep if f" {k} " not in f" {folded} "]
+        candidate = head + ELLIPSIS + (" ".join(lost) if lost else "")
+        if septets(candidate) <= room:
+            return candidate
+    for n in range(len(keep), 0, -1):  # no words of its own fit: the place first, then the times
+        only_kept = ELLIPSIS + " ".join(keep[:n])
+        if septets(only_kept) <= room:
+            return only_kept
+    return _cut(text, room)
+
+
 def compose(engine: Engine, *, ref: str, category: str, victim: str, region_label: Optional[str],
-            urgent: bool, contact_phone: Optional[str], details: Optional[str] = None, trusted: bool = False) -> str:
-    """`details` (an SMS report's own words) is quoted as far as the segment has room."""
+            urgent: bool, contact_phone: Optional[str], details: Optional[str] = None, trusted: bool = False,
+            via_sms: bool = False, keep: tuple[str, ...] = (), escalation: Optional[tuple[str, int]] = None) -> str:
+    """`details` (an SMS report's own words) is quoted as far as the segment has room.
+    `via_sms`: the reporter texted, so no consent was asked and the number is not shared.
+    `escalation`: (the agency that did not answer, in how many minutes)."""
     t = lambda key, **kw: engine.catalog.text(ALERT_LANG, key, **kw)  # noqa: E731
+    if contact_phone:
+        contact = t("alert.contact", phone=contact_phone)
+    else:
+        contact = t("alert.sms_contact" if via_sms else "alert.no_contact")
     fields = dict(ref=ref,
                   category=engine.answer_label("category", category, ALERT_LANG),
                   victim=engine.answer_label("victim", victim, ALERT_LANG).lower(),
                   region=region_label or t("alert.unknown_region"),
                   urgent=t("alert.urgent") if urgent else "",
                   trusted=t("alert.trusted") if trusted else "",
-                  contact=t("alert.contact", phone=contact_phone) if contact_phone else t("alert.no_contact"))
+                  contact=contact,
+                  escalation=t("alert.escalation", agency=escalation[0], minutes=escalation[1]) if escalation else "")
     body = gsm_safe(t("alert.body", details="", **fields))
+    if septets(body) > SMS_LIMIT and escalation:  # the why gives way before the what
+        fields["escalation"] = t("alert.escalation_short")
+        body = gsm_safe(t("alert.body", details="", **fields))
     words = " ".join(gsm_safe(details or "").split())
     room = SMS_LIMIT - septets(body) - len(' ""')
     if words and room >= MIN_DETAILS:
-        body = gsm_safe(t("alert.body", details=f' "{_cut(words, room)}"', **fields))
+        body = gsm_safe(t("alert.body", details=f' "{excerpt(words, room, keep)}"', **fields))
     return body
 
 
@@ -52,7 +92,8 @@ def check(engine: Engine, regions: list[str], sample_ref: str) -> list[str]:
         for victim in engine.options("victim", ALERT_LANG).values():
             for region in regions:
                 body = compose(engine, ref=sample_ref, category=category.value, victim=victim.value,
-                               region_label=region, urgent=True, contact_phone="+628123456789012", trusted=True)
+                               region_label=region, urgent=True, contact_phone="+628123456789012", trusted=True,
+                               escalation=("", 0))
                 if septets(body) > SMS_LIMIT:
                     problems.append(f"id.yaml: alert.body is {septets(body)} characters for "
                                     f"{category.value}/{victim.value}/{region}, over {SMS_LIMIT}: {body!r}")

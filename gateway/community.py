@@ -14,7 +14,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from flows.gsm import is_gsm7, septets
-from flows.sms import words
 
 from . import dispatch, outbox
 from .errors import ConfigError, EffectFailed
@@ -28,7 +27,10 @@ SMS_LIMIT = 160
 def region_code(runtime, name_or_code: str) -> str:
     """A kabupaten/kota by code (16.02) or by any of its names (OKI, Kayuagung)."""
     codes = {r.code for r in runtime.content.directory.regions}
-    code = name_or_code if name_or_code in codes else runtime.content.regions.best(words(name_or_code))
+    if name_or_code in codes:
+        return name_or_code
+    mention = runtime.content.reader.place(name_or_code)
+    code = mention.place.region if mention else None
     if code is None:
         raise ConfigError(f"unknown kabupaten/kota {name_or_code!r}; see config/regions.yaml")
     return code

@@ -12,9 +12,11 @@ from flows.engine import Engine, FlowData, Item
 from flows.errors import FlowError
 from flows.gsm import is_gsm7, septets
 from flows.i18n import Catalog, load_catalog
+from flows.intake import Reader, Vocabulary, build_gazetteer, load_vocabulary
 from flows.model import Flow, load_flow
-from flows.sms import Keywords, PhraseMatcher, load_keywords
+from flows.sms import Keywords, load_keywords
 from flows.validate import Rendered, check
+from flows.wording import Folder
 
 from . import alerts
 from .directory import Directory, load_directory
@@ -36,18 +38,25 @@ class Content:
     directory: Directory
     engine: Engine
     keywords: Keywords
+    vocabulary: Vocabulary
     keyword_table: dict = field(init=False, repr=False)
-    regions: PhraseMatcher = field(init=False, repr=False)     # kabupaten/kota named in free text
-    categories: PhraseMatcher = field(init=False, repr=False)  # modus words in free text
+    reader: Reader = field(init=False, repr=False)  # free text: what it is, where, what happened
 
     def __post_init__(self):
         d = self.directory
         object.__setattr__(self, "keyword_table", self.keywords.table())
-        object.__setattr__(self, "regions", PhraseMatcher({r.code: [r.name, r.short, *r.aliases] for r in d.regions}))
-        object.__setattr__(self, "categories", PhraseMatcher({c.id: c.keywords for c in d.categories}))
+        folder = Folder(self.vocabulary.spellings)
+        object.__setattr__(self, "reader", Reader(self.vocabulary, folder,
+                                                  build_gazetteer(folder, self.vocabulary, d.regions),
+                                                  {c.id: c.keywords for c in d.categories}))
 
     def validate(self) -> tuple[list[str], list[Rendered]]:
         problems, rendered = check(self.flow, self.catalog, self.engine.data, EFFECTS)
+        categories = {c.id for c in self.directory.categories}
+        problems += [f"keywords.yaml: category_choices: unknown category {c!r}"
+                     for c in self.keywords.category_choices if c not in categories]
+        problems += [f"intake.yaml: towns: {t.name}: unknown region {t.region!r}"
+                     for t in self.vocabulary.towns if t.region not in {r.code for r in self.directory.regions}]
         if not problems:
             problems += alerts.check(self.engine, [r.short for r in self.directory.regions], REF_SAMPLE["ref"])
             problems += self._check_sms()
@@ -99,6 +108,7 @@ def load_content(config_dir: Path = CONFIG_DIR) -> Content:
         catalog = load_catalog(config_dir / "messages")
         directory = load_directory(config_dir)
         keywords = load_keywords(config_dir / "keywords.yaml")
+        vocabulary = load_vocabulary(config_dir / "intake.yaml", config_dir / "slang.yaml")
     except FlowError as exc:
         raise ConfigError(exc.problems) from None
     except (OSError, yaml.YAMLError) as exc:
@@ -107,5 +117,5 @@ def load_content(config_dir: Path = CONFIG_DIR) -> Content:
         sources={"regions": [Item(r.code, r.short) for r in directory.regions]},
         contexts={"helplines": partial(helplines, directory, catalog)},
     )
-    return Content(flow, catalog, directory, Engine(flow, catalog, data), keywords)
+    return Content(flow, catalog, directory, Engine(flow, catalog, data), keywords, vocabulary)
 

@@ -16,6 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import alerts, outbox
+from .channels import SMS_CHANNELS
+from .routing import Case, route
 from .store.models import Assignment, AuditEvent, Message, Report, Responder
 
 log = logging.getLogger(__name__)
@@ -32,13 +34,43 @@ def responders(session: Session, agency_id: str, allow_demo: bool) -> list[Respo
     return list(session.scalars(query.order_by(Responder.id)))
 
 
-def alert_body(rt, report: Report) -> str:
-    directory, vault = rt.content.directory, rt.vault
+def region_label(directory, report: Report) -> Optional[str]:
+    """`OKU Timur (kec. Belitang)`: the kabupaten/kota, and the place within it an SMS named."""
+    if not report.region_code:
+        return None
+    short = directory.region(report.region_code).short
+    return f"{short} ({report.place})" if report.place else short
+
+
+def alert_body(rt, report: Report, escalation: Optional[tuple[str, int]] = None) -> str:
+    content, vault = rt.content, rt.vault
+    details = vault.decrypt(report.details_enc)
     return alerts.compose(
-        rt.content.engine, ref=report.ref, category=report.category, victim=report.victim,
-        region_label=directory.region(report.region_code).short if report.region_code else None,
+        content.engine, ref=report.ref, category=report.category, victim=report.victim,
+        region_label=region_label(content.directory, report),
         urgent=report.urgent, contact_phone=vault.decrypt(report.reporter_phone_enc) if report.contact_ok else None,
-        details=vault.decrypt(report.details_enc), trusted=report.trusted)
+        details=details, trusted=report.trusted, via_sms=report.channel in SMS_CHANNELS,
+        keep=content.reader.read(details).keep if details else (), escalation=escalation)
+
+
+def reroute_for_place(rt, batch: outbox.Batch, report: Report) -> int:
+    """A filed report whose place became known (the reporter answered the place question):
+    alert the agencies the place adds. Those already alerted keep the case; returns how many
+    agencies were added."""
+    session = batch.session
+    before = set(session.scalars(select(Assignment.agency_id).where(Assignment.report_id == report.id)))
+    added = 0
+    for decision in route(Case.of(report), rt.content.directory, datetime.now(timezone.utc)):
+        if decision.agency_id in before:
+            continue
+        audit(session, report.id, "routed", f"{decision.agency_id}: {decision.reason} (place given)")
+        assignment = assign(rt, batch, report, decision.agency_id, decision.reason)
+        if assignment is not None and assignment.agency_id not in before:
+            before.add(assignment.agency_id)
+            added += 1
+    if added and report.status == "unassigned":
+        report.status = "routed"
+    return added
 
 
 def queue_sms(rt, batch: outbox.Batch, to: str, body: str, purpose: str, not_before: Optional[datetime] = None,
@@ -62,8 +94,9 @@ def alerted(session: Session, report_id: int) -> set[int]:
 
 
 def assign(rt, batch: outbox.Batch, report: Report, agency_id: str, reason: str,
-           parent_id: Optional[int] = None) -> Optional[Assignment]:
-    """Alert the first agency from `agency_id` up its chain that has a duty number."""
+           parent_id: Optional[int] = None, escalation: Optional[tuple[str, int]] = None) -> Optional[Assignment]:
+    """Alert the first agency from `agency_id` up its chain that has a duty number.
+    `escalation`: (who did not answer, in how many minutes), said at the alert's start."""
     session, directory = batch.session, rt.content.directory
     for agency in directory.chain(agency_id):
         staff = responders(session, agency.id, rt.settings.demo_roster_allowed)
@@ -84,7 +117,7 @@ def assign(rt, batch: outbox.Batch, report: Report, agency_id: str, reason: str,
                             state="waiting", deadline_at=deadline)
     session.add(assignment)
     session.flush()
-    body, already = alert_body(rt, report), alerted(session, report.id)
+    body, already = alert_body(rt, report, escalation), alerted(session, report.id)
     for responder in staff:
         if responder.id not in already:
             queue_alert(rt, batch, report.id, responder, body)
@@ -103,10 +136,12 @@ def check(rt, batch: outbox.Batch, assignment_id: int) -> str:
     assignment = session.get(Assignment, assignment_id)
     if not escalated:
         return f"no escalation: {assignment.state}"
-    chain = rt.content.directory.chain(assignment.agency_id)
+    directory = rt.content.directory
+    chain = directory.chain(assignment.agency_id)
     report = session.get(Report, assignment.report_id)
+    minutes = getattr(directory.ack_deadline_minutes, "urgent" if report.urgent else "normal")
     above = assign(rt, batch, report, chain[1].id, f"escalated from {assignment.agency_id}",
-                   parent_id=assignment.id) if len(chain) > 1 else None
+                   parent_id=assignment.id, escalation=(chain[0].short, f"{minutes:g}")) if len(chain) > 1 else None
     if above is None or above.id == assignment.id:
         assignment.state = "unanswered"
         audit(session, report.id, "unanswered", f"{assignment.agency_id}: no acknowledgement, nobody above")

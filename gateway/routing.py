@@ -5,7 +5,8 @@ time in, decisions out, so every rule can be tested as a table.
    are on duty now. Off duty: the next agency up their escalation chain that is on duty.
 2. None covers the area: the nearest capable agency on duty, by great-circle distance from the
    kabupaten/kota's capital.
-3. A child victim: also the women and child protection unit (local first, else provincial).
+3. A child victim, or a mother with her baby: also the women and child protection unit
+   (local first, else provincial).
 4. Illegal migrant-worker dispatch: also the migrant-worker protection unit.
 5. Someone in danger now: also the police for that area, whatever the hour.
 A report whose kabupaten/kota is unknown (an SMS that never named one) goes to the
@@ -25,6 +26,7 @@ import holidays as holiday_calendars
 from .directory import Agency, Directory
 
 EARTH_RADIUS_KM = 6371.0
+CHILD_VICTIMS = frozenset({"child", "mother_baby"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,11 @@ class Case:
     category: str
     victim: str
     urgent: bool
+
+
+    @classmethod
+    def of(cls, report) -> "Case":
+        return cls(report.region_code, report.category, report.victim, report.urgent)
 
 
 @dataclass(frozen=True)
@@ -105,8 +112,8 @@ def route(case: Case, directory: Directory, now: datetime,
         if local_units or units:
             add(nearest(local_units or units)[0], reason)
 
-    if case.victim == "child":
-        add_kind("women_child_protection", "child victim")
+    if case.victim in CHILD_VICTIMS:
+        add_kind("women_child_protection", "child victim" if case.victim == "child" else "mother and baby")
     if case.category == "illegal_pmi":
         add_kind("migrant_worker_protection", "migrant-worker case")
     if case.urgent:

@@ -4,9 +4,14 @@ The worker claims the message (compare-and-set on `handled_at`), acts on its key
 writes the reply as a queued Message with its send job in the outbox, so a crash at any point
 either redoes everything or nothing, and a message is never answered twice.
 
-An SMS report (`LAPOR <what, where>`) is filed at once when its text names a kabupaten/kota
-and a modus; otherwise it waits as `incomplete` and asks one short question at a time, at
-most SMS_FOLLOW_UP_QUESTIONS, and a scheduled job files it as it is after
+A message that is not a command is read for what it is (flows.intake): a cry for help is
+filed at once as urgent and alerted even before its place is known (the province-level units
+first; the local ones when the reporter names the place); a report in plain words is filed
+like `LAPOR`; a question gets the help-line numbers; chatter at most one short kind reply.
+
+A report (`LAPOR <what, where>`, or plain words) is filed at once when its text names a
+place and a modus; otherwise it waits as `incomplete` and asks one short question at a time,
+at most SMS_FOLLOW_UP_QUESTIONS, and a scheduled job files it as it is after
 SMS_FOLLOW_UP_SECONDS: a report that stops half-way is still a report, never lost."""
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from config.settings import HELP_REPLY_INTERVAL_SECONDS, SMS_FOLLOW_UP_QUESTIONS, SMS_FOLLOW_UP_SECONDS
+from flows.intake import Intent, Reading
 from flows.sms import Parsed, parse
 
 from . import community, dispatch, outbox
@@ -28,10 +34,13 @@ from .store.models import Contact, InboundMessage, Message, Report, Responder, V
 
 log = logging.getLogger(__name__)
 
+# Commands that only give information yield to a cry for help or a clear report in their text:
+# `TOLONG saya disekap di Kayuagung` is not a request for phone numbers.
+INFORMATION_COMMANDS = frozenset({"info", "signs", "rights", "join"})
+RESPONDER_COMMANDS = frozenset({"ack", "close"})  # from anyone else, `ok` and `terima kasih` are text
+SHORT_ANSWER_WORDS = 5  # an answer this short to the place question is taken as a place name
 LANGUAGE_WORDS = {"id": "id", "ind": "id", "indonesia": "id", "en": "en", "eng": "en", "english": "en",
                   "inggris": "en"}
-VICTIM_WORDS = {"anak": "child", "bocah": "child", "child": "child", "remaja": "child", "perempuan": "woman",
-                "wanita": "woman", "istri": "woman", "gadis": "woman", "woman": "woman", "girl": "woman"}
 STATUS_SHOWN = {"incomplete": "received", "received": "received", "routed": "routed", "unassigned": "received",
                 "acknowledged": "acknowledged", "closed": "closed"}
 
@@ -50,6 +59,7 @@ class Turn:
     indexes: list[str]
     contact: Contact
     lang: str
+    text: str = ""
     report_id: Optional[int] = None
     purpose: str = "reply"
 
@@ -87,9 +97,11 @@ class SmsDesk:
                 return "already handled"
             inbound = session.get(InboundMessage, inbound_id)
             sender = vault.decrypt(inbound.sender_enc)
-            parsed = parse(vault.decrypt(inbound.text_enc), self.content.keyword_table)
+            text = vault.decrypt(inbound.text_enc)
+            parsed = parse(text, self.content.keyword_table)
             turn = self._turn(batch, inbound, sender, parsed)
-            command = parsed.command or "answer"
+            turn.text = text
+            command = self._command(turn, parsed)
             if command != "stop" and self._over_limit(turn):  # a STOP is honoured whatever the count
                 command = "limited"
                 reply = self.text(turn, "sms.limited") if self._first_refusal(turn, "sms") else None
@@ -113,6 +125,17 @@ class SmsDesk:
             turn = Turn(batch, None, sender, [], contact, contact.lang or report.lang)
             self._queue_reply(turn, self._file(turn, report))
         return "filed as it was"
+
+    def _command(self, turn: Turn, parsed: Parsed) -> str:
+        """The keyword's command, unless the text says more than the keyword: `answer` reads it."""
+        command = parsed.command
+        if command in RESPONDER_COMMANDS and self._responder(turn) is None:
+            return "answer"
+        if command in INFORMATION_COMMANDS and parsed.words:
+            reading = self.content.reader.read(turn.text)
+            if reading.intent is Intent.DISTRESS or (reading.intent is Intent.REPORT and reading.strong):
+                return "answer"
+        return command or "answer"
 
     def _turn(self, batch: outbox.Batch, inbound: InboundMessage, sender: str, parsed: Parsed) -> Turn:
         contact = community.contact_for(batch.session, self.rt.vault, sender)
@@ -148,7 +171,13 @@ class SmsDesk:
         return self.text(turn, "sms.language_set")
 
     def _info(self, turn: Turn, parsed: Parsed) -> str:
-        code = self.content.regions.best(parsed.words)
+        return self._helplines(turn, self._place_code(parsed.rest))
+
+    def _place_code(self, text: str) -> Optional[str]:
+        mention = self.content.reader.place(text)
+        return mention.place.region if mention else None
+
+    def _helplines(self, turn: Turn, code: Optional[str]) -> str:
         if code is None:
             return self.text(turn, "sms.info_general")
         lines = helplines(self.content.directory, self.catalog, {"helpline_region": code}, turn.lang)
@@ -169,20 +198,21 @@ class SmsDesk:
         state = self.text(turn, f"sms.state.{STATUS_SHOWN.get(report.status, 'received')}")
         return self.text(turn, "sms.status", ref=report.ref, state=state)
 
-    def _help(self, turn: Turn) -> Optional[str]:
-        """At most one help text per number per interval: two auto-replying machines cannot loop."""
+    def _help(self, turn: Turn, key: str = "sms.help") -> Optional[str]:
+        """At most one help text (or kind word to chatter) per number per interval: two
+        auto-replying machines cannot loop, and `ok`, `makasih` get no lecture."""
         cutoff = now() - timedelta(seconds=HELP_REPLY_INTERVAL_SECONDS)
         due = turn.session.execute(update(Contact).where(
             Contact.id == turn.contact.id,
             (Contact.help_sent_at.is_(None)) | (Contact.help_sent_at < cutoff)).values(help_sent_at=now())
             .execution_options(synchronize_session="fetch")).rowcount  # compared in SQL: SQLite keeps no zone
-        return self.text(turn, "sms.help") if due else None
+        return self.text(turn, key) if due else None
 
     # -- reports ---------------------------------------------------------------------------------
 
     def _join(self, turn: Turn, parsed: Parsed) -> str:
         """IKUT <area>: awareness messages for that kabupaten/kota, until STOP."""
-        code = self.content.regions.best(parsed.words)
+        code = self._place_code(parsed.rest)
         if code is None:
             return self.text(turn, "sms.join_usage")
         turn.contact.subscribed_region = code
@@ -196,44 +226,104 @@ class SmsDesk:
     def _report(self, turn: Turn, parsed: Parsed, volunteer: Optional[Volunteer] = None) -> Optional[str]:
         if not parsed.words:
             return self.text(turn, "sms.report_usage")
+        return self._new_report(turn, parsed.rest, self.content.reader.read(parsed.rest), volunteer)
+
+    def _new_report(self, turn: Turn, details: str, reading: Reading,
+                    volunteer: Optional[Volunteer] = None) -> Optional[str]:
         limiter, reports = self.rt.limiter, self.rt.limits["reports"]
         if limiter.used_up(reports, turn.indexes[0]):
             return self.text(turn, "sms.limited_reports") if self._first_refusal(turn, "reports") else None
         limiter.hit(reports, turn.indexes[0])
         if (pending := self._pending(turn)) is not None:  # a new report: the unfinished one is filed as it is
             self._file(turn, pending, reply=False)
-        vault, folded = self.rt.vault, parsed.words
+        vault = self.rt.vault
         report = Report(
             ref=new_ref(), channel=turn.inbound.channel,
             session_key=session_key(turn.inbound.channel, turn.inbound.provider_id),
-            region_code=self.content.regions.best(folded) or (volunteer.region_code if volunteer else None),
-            category=self.content.categories.best(folded), trusted=volunteer is not None,
-            victim=next((VICTIM_WORDS[w] for w in folded if w in VICTIM_WORDS), "unknown"),
-            urgent=any(w in self.content.keywords.urgent_words for w in folded), contact_ok=False,
+            region_code=reading.region or (volunteer.region_code if volunteer else None),
+            place=reading.place.detail() if reading.place else None,
+            category=reading.category, trusted=volunteer is not None, victim=reading.victim,
+            urgent=reading.urgent, contact_ok=False,
             reporter_phone_enc=vault.encrypt(turn.sender), reporter_index=vault.blind_index(turn.sender),
-            details_enc=vault.encrypt(parsed.rest), lang=turn.lang, status="incomplete")
+            details_enc=vault.encrypt(details), lang=turn.lang, status="incomplete")
         turn.session.add(report)
         turn.session.flush()
-        dispatch.audit(turn.session, report.id, "received", "", actor=turn.inbound.channel)
+        dispatch.audit(turn.session, report.id, "received", reading.intent.value, actor=turn.inbound.channel)
+        if report.urgent:
+            return self._file_urgent(turn, report)
         return self._next_step(turn, report)
 
     def _answer(self, turn: Turn, parsed: Parsed) -> Optional[str]:
-        """Text without a keyword: the answer to a pending question, or else a help text."""
-        report = self._pending(turn)
-        if report is None:
-            return self._help(turn)
+        """Text without a keyword: the answer to a pending question, or else read for what it is."""
+        if (report := self._pending(turn)) is not None:
+            return self._follow_up(turn, report)
+        reader = self.content.reader
+        if (report := self._awaiting_place(turn)) is not None:
+            short = len(parsed.words) <= SHORT_ANSWER_WORDS
+            mention = reader.place(turn.text, whole_answer=short)
+            if mention is not None:
+                return self._place_given(turn, report, mention.place)
+        reading = reader.read(turn.text)
+        if reading.intent.files_report:
+            return self._new_report(turn, turn.text, reading)
+        if reading.intent is Intent.QUESTION and reading.region:
+            return self._helplines(turn, reading.region)
+        # Without a place the answer is the same general text each time: once an interval, so
+        # two machines answering each other cannot loop.
+        key = {Intent.QUESTION: "sms.info_general", Intent.CHATTER: "sms.chatter"}.get(reading.intent, "sms.help")
+        return self._help(turn, key)
+
+    def _follow_up(self, turn: Turn, report: Report) -> Optional[str]:
+        """An answer to the place or modus question. Either may be answered (a place also names
+        itself after the place question was given up); a bare number only ever answers the
+        numbered modus question; new words reach the responders with the report."""
         turn.lang = turn.contact.lang or report.lang
-        # Either missing field may be answered (a place also names itself after the place question
-        # was given up); a bare number only ever answers the numbered modus question.
-        report.region_code = report.region_code or self.content.regions.best(parsed.words)
-        report.category = report.category or self._category_answer(parsed)
+        words = self.content.reader.folder.spelled(turn.text)
+        reading = self.content.reader.read(turn.text, whole_answer=len(words) <= SHORT_ANSWER_WORDS)
+        if report.region_code is None and reading.region:
+            report.region_code, report.place = reading.region, reading.place.detail()
+        report.category = report.category or self._category_number(words) or reading.category
+        if reading.intent.files_report or len(words) > SHORT_ANSWER_WORDS:
+            vault = self.rt.vault
+            report.details_enc = vault.encrypt(f"{vault.decrypt(report.details_enc)} / {turn.text.strip()}")
+        if reading.urgent and not report.urgent:
+            report.urgent = True
+            return self._file_urgent(turn, report)
         return self._next_step(turn, report)
 
-    def _category_answer(self, parsed: Parsed) -> Optional[str]:
-        categories = self.content.directory.categories
-        if parsed.words and parsed.words[0].isdigit() and 1 <= int(parsed.words[0]) <= len(categories):
-            return categories[int(parsed.words[0]) - 1].id
-        return self.content.categories.best(parsed.words)
+    def _category_number(self, words: list[str]) -> Optional[str]:
+        choices = self.content.keywords.category_choices
+        if len(words) == 1 and words[0].isdigit() and 1 <= int(words[0]) <= len(choices):
+            return choices[int(words[0]) - 1]
+        return None
+
+    def _file_urgent(self, turn: Turn, report: Report) -> str:
+        """Someone in danger: filed and alerted now, whatever is missing. Without a place it
+        goes to the province-level units and the reporter is asked once where it is."""
+        self._file(turn, report, reply=False)
+        if report.region_code:
+            region = dispatch.region_label(self.content.directory, report)
+            return self.text(turn, "sms.urgent_done", ref=report.ref, region=region)
+        report.follow_ups += 1
+        return self.text(turn, "sms.urgent_ask_place", ref=report.ref)
+
+    def _awaiting_place(self, turn: Turn) -> Optional[Report]:
+        """An urgent report filed without a place whose reporter was asked where it is."""
+        return turn.session.scalar(select(Report).where(
+            Report.reporter_index.in_(turn.indexes), Report.urgent.is_(True), Report.region_code.is_(None),
+            Report.follow_ups > 0, Report.status != "incomplete", Report.closed_at.is_(None),
+            Report.created_at >= now() - timedelta(seconds=SMS_FOLLOW_UP_SECONDS) * self.rt.settings.time_scale)
+            .order_by(Report.id.desc()).limit(1))
+
+    def _place_given(self, turn: Turn, report: Report, place) -> str:
+        turn.lang = turn.contact.lang or report.lang
+        turn.report_id = report.id
+        report.region_code, report.place = place.region, place.detail()
+        dispatch.audit(turn.session, report.id, "place_given", report.region_code, actor=turn.inbound.channel)
+        if report.status != "received":  # already routed: the place adds its local agencies
+            dispatch.reroute_for_place(self.rt, turn.batch, report)
+        region = dispatch.region_label(self.content.directory, report)
+        return self.text(turn, "sms.place_given", ref=report.ref, region=region)
 
     def _pending(self, turn: Turn) -> Optional[Report]:
         return turn.session.scalar(select(Report).where(
@@ -266,11 +356,14 @@ class SmsDesk:
 
     # -- responders ------------------------------------------------------------------------------
 
+    def _responder(self, turn: Turn) -> Optional[Responder]:
+        return turn.session.scalar(select(Responder).where(Responder.phone == turn.sender,
+                                                           Responder.active.is_(True)).order_by(Responder.id))
+
     def _responder_case(self, turn: Turn, parsed: Parsed) -> tuple[Optional[Responder], Optional[Report]]:
         """The sender as a duty responder, and the report named, if that responder's agency was
         alerted about it. Anything else gets the same answer as an unknown code."""
-        responder = turn.session.scalar(select(Responder).where(Responder.phone == turn.sender,
-                                                                Responder.active.is_(True)).order_by(Responder.id))
+        responder = self._responder(turn)
         ref = parsed.words[0].upper() if parsed.words else ""
         if responder is None or not ref:
             return None, None
@@ -282,6 +375,8 @@ class SmsDesk:
         return responder, report
 
     def _ack(self, turn: Turn, parsed: Parsed) -> str:
+        if not parsed.words:  # a bare TERIMA: the form it needs
+            return self.text(turn, "sms.ack_usage")
         responder, report = self._responder_case(turn, parsed)
         if report is None:
             return self.text(turn, "sms.unknown_ref")

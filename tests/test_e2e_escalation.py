@@ -55,7 +55,8 @@ def test_silence_escalates_exactly_once(client, runtime, fake_at, worker):
     wait_until(lambda: count(runtime, "unanswered"), timeout=30)  # Polda's own deadline passed too
     assert count(runtime, "escalated") == 1
     assert len(to(fake_at, OKI)) == 1 and len(to(fake_at, POLDA)) == 1
-    assert to(fake_at, POLDA)[0].startswith(f"TPPO {ref}")
+    escalation = to(fake_at, POLDA)[0]
+    assert escalation.startswith("ESKALASI: belum dijawab Polres OKI dlm ") and f"TPPO {ref}" in escalation
 
 
 def test_acknowledgement_in_time_means_no_escalation(client, runtime, fake_at, worker):

@@ -165,7 +165,8 @@ def test_no_acknowledgement_escalates_once_then_stops_at_the_top(esc_app, rt, fa
     assert jobs.check_ack(oki) == "already checked"  # the same check again changes nothing
     settle(rt, monkeypatch)
     assert assignments(rt) == {"polres_oki": "escalated", "polda_ppa_ppo": "waiting"}
-    assert len(to(fake_at, POLDA)) == 1 and to(fake_at, POLDA)[0].startswith(f"TPPO {ref}")
+    assert len(to(fake_at, POLDA)) == 1
+    assert to(fake_at, POLDA)[0].startswith(f"ESKALASI: belum dijawab Polres OKI dlm 15 mnt. TPPO {ref}")
 
     assert jobs.check_ack(check_id(rt, "polda_ppa_ppo")) == "unanswered at the top"
     assert assignments(rt)["polda_ppa_ppo"] == "unanswered"

@@ -40,7 +40,8 @@ POLICE = {
 }
 LOCAL_PPA = {"16.01": "uptd_ppa_oku", "16.02": "uptd_ppa_oki", "16.06": "uptd_ppa_muba",
              "16.71": "uptd_ppa_palembang", "16.74": "uptd_ppa_prabumulih"}
-PPA_CATEGORIES = {"sexual_exploitation", "forced_labour", "bride", "other"}
+PPA_CATEGORIES = {"sexual_exploitation", "forced_labour", "bride", "child_labour", "domestic_worker", "forced_marriage",
+                  "baby_selling", "other"}
 SHIPPED = load_directory(CONFIG)  # at import: the property test draws its areas and categories from it
 
 

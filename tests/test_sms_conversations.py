@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from inline_jobs import drain
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from gateway import roster
 from gateway.store.models import AuditEvent, Contact, InboundMessage, Message, Report
@@ -148,9 +148,9 @@ def test_info_for_an_area_and_in_general(phone):
 
 def test_unknown_text_gets_help_once_an_hour(phone, rt):
     text = phone(RESIDENT)
-    first = text("halo apa kabar")
+    first = text("kemarin saya lihat berita di televisi soal banjir besar")
     assert first[0].startswith("Hotline TPPO Sumsel. Kirim: LAPOR")
-    assert text("halo?") == [] and text("🙂") == []
+    assert text("halo?") == [] and text("🙂") == [] and text("ok makasih") == []
     with rt.db.session() as session:
         session.execute(update(Contact).values(help_sent_at=datetime.now(timezone.utc) - timedelta(hours=2)))
     assert len(text("halo lagi")) == 1
@@ -182,7 +182,8 @@ def test_non_responders_and_other_agencies_learn_nothing(phone, rt, oki_desk):
     ref = ref_in(phone(RESIDENT)("LAPOR penipuan kerja gaji besar di OKI")[0])
     palembang = roster.add(rt, "polres_palembang", "Piket Palembang", "+6281277774444")
     unknown = ["Kode tidak dikenal. Periksa kode Anda."]
-    assert phone(NEIGHBOUR)(f"TERIMA {ref}") == unknown
+    told = phone(NEIGHBOUR)(f"TERIMA {ref}")  # a resident's `terima ...` is ordinary text
+    assert told and not any(ref in t or "dikenal" in t for t in told)
     assert phone(palembang.phone)(f"TERIMA {ref}") == unknown
     assert phone(oki_desk.phone)("TERIMA ZZZZZZ") == unknown
     assert report_of(rt, ref).status == "routed"
@@ -247,3 +248,63 @@ def test_a_reply_that_fails_in_the_handling_job_is_left_to_rq_after_a_back_off(a
     assert _queued_sends(rt) == [f"send_sms-{message_id}"]  # scheduled, not tried again at once
     assert rt.queue.scheduled_job_registry.get_job_ids() == [f"send_sms-{message_id}"]
     assert jobs.send_sms(message_id) == "sent" and [m["to"] for m in fake_at.messages] == [RESIDENT]
+
+
+# -- messages in people's own words (the intake) -------------------------------------------------
+
+def alerts_to(fake_at, number: str) -> list[str]:
+    return [m["message"] for m in fake_at.messages if m["to"] == number]
+
+
+@pytest.mark.parametrize("text, agency, desk, region", [
+    ("TOLONG saya disekap di Kayuagung, tidak boleh pulang", "polres_oki", "+6281277776601", "OKI"),
+    ("Saya mau lapor, adik saya dibawa calo ke Malaysia dari Lahat, sudah 2 minggu tidak bisa dihubungi",
+     "polres_lahat", "+6281277776602", "Lahat"),
+    ("LAPOR tetangga saya ditawari kerja ke luar negeri oleh calo tanpa dokumen, di Belitang",
+     "polres_oku_timur", "+6281277776603", "OKU Timur (kec. Belitang)"),
+    ("tlg sy di kurung di rmh majikan di palembang", "polres_palembang", "+6281277776604", "Palembang"),
+])
+def test_a_message_in_plain_words_alerts_the_agency_of_its_place(phone, rt, fake_at, text, agency, desk, region):
+    roster.add(rt, agency, "Piket", desk)
+    replies = phone(RESIDENT)(text)
+    alert = alerts_to(fake_at, desk)
+    assert len(alert) == 1 and f", {region}." in alert[0], alert
+    assert len(replies) == 1 and ref_in(replies[0]) in alert[0]
+    report = report_of(rt, ref_in(replies[0]))
+    shown = next(r.code for r in rt.content.directory.regions if region.split(" (")[0] == r.short)
+    assert report.status == "routed" and report.region_code == shown
+
+
+@pytest.mark.parametrize("text", ["Terima kasih", "ok", "OK makasih ya", "tes"])
+def test_thanks_and_ok_from_a_resident_get_a_kind_word_never_wrong_code(phone, rt, fake_at, oki_desk, text):
+    replies = phone(RESIDENT)(text)
+    assert all("Kode tidak dikenal" not in r for r in replies) and len(replies) <= 1
+    assert alerts_to(fake_at, oki_desk.phone) == []
+    with rt.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Report)) == 0
+
+
+def test_a_cry_for_help_without_a_place_goes_to_the_province_then_to_the_place_named(phone, rt, fake_at):
+    province = roster.add(rt, "polda_ppa_ppo", "Piket Polda", "+6281277776611")
+    local = roster.add(rt, "polres_ogan_ilir", "Piket OI", "+6281277776612")
+    text = phone(RESIDENT)
+    asked = text("Oi tolong adik aku hilang")
+    ref = ref_in(asked[0])
+    assert "Di mana" in asked[0]
+    assert len(alerts_to(fake_at, province.phone)) == 1 and alerts_to(fake_at, local.phone) == []
+    assert report_of(rt, ref).region_code is None  # `oi` here is a call, not Ogan Ilir
+    thanks = text("di indralaya")
+    assert "Ogan Ilir" in thanks[0] and ref in thanks[0]
+    local_alert = alerts_to(fake_at, local.phone)
+    assert len(local_alert) == 1 and ", Ogan Ilir." in local_alert[0] and "DARURAT" in local_alert[0]
+    assert len(alerts_to(fake_at, province.phone)) == 1  # alerted once, not again
+
+
+def test_a_bare_terima_from_a_responder_is_told_the_form(phone, oki_desk):
+    assert phone(oki_desk.phone)("TERIMA") == ["Balas TERIMA lalu kode laporan, mis. TERIMA K7Q2MX."]
+
+
+def test_an_sms_reporter_s_alert_says_the_number_is_not_shared(phone, fake_at, oki_desk):
+    phone(RESIDENT)("LAPOR penipuan kerja gaji besar di OKI")
+    alert = alerts_to(fake_at, oki_desk.phone)[0]
+    assert "Via SMS, nomor dirahasiakan" in alert and "minta tidak dihubungi" not in alert

@@ -121,8 +121,7 @@ def route_report(report_id: int) -> str:
         if not claimed:
             return "already routed"
         report = session.get(Report, report_id)
-        case = Case(report.region_code, report.category, report.victim, report.urgent)
-        for decision in route(case, rt.content.directory, datetime.now(timezone.utc)):
+        for decision in route(Case.of(report), rt.content.directory, datetime.now(timezone.utc)):
             dispatch.audit(session, report_id, "routed", f"{decision.agency_id}: {decision.reason}")
             dispatch.assign(rt, batch, report, decision.agency_id, decision.reason)
         alerts = sum(job == "send_sms" for job, _, _ in batch.jobs)

@@ -14,9 +14,10 @@ from ..delivery import DeliveryReport
 from ..inbox import InboundSms
 from ..phones import normalise
 from ..ussd import UssdHop
+from . import AT_SMS, AT_USSD
 
-CHANNEL = "at-ussd"
-SMS_CHANNEL = "at-sms"
+CHANNEL = AT_USSD
+SMS_CHANNEL = AT_SMS
 USSD_LIMIT = 182
 SMS_TEXT_LIMIT = 2000  # a long concatenated SMS is a few hundred characters; the rest is not a person typing
 _SESSION_ID = re.compile(r"^[\w\-.:]{1,100}$")

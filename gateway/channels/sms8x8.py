@@ -13,8 +13,9 @@ from typing import Any
 from ..delivery import DeliveryReport
 from ..inbox import InboundSms
 from ..phones import normalise
+from . import SMS_8X8
 
-CHANNEL = "8x8-sms"
+CHANNEL = SMS_8X8
 INBOUND_SMS, DELIVERY_RECEIPT = "inbound_message_received", "outbound_message_status_changed"
 TEXT_LIMIT = 2000  # as for Africa's Talking: a long concatenated SMS is a few hundred characters
 REASON_LENGTH = 64

@@ -30,6 +30,7 @@ class Report(Base):
     category: Mapped[Optional[str]] = mapped_column(String(32))
     victim: Mapped[str] = mapped_column(String(16))
     region_code: Mapped[Optional[str]] = mapped_column(String(8))
+    place: Mapped[Optional[str]] = mapped_column(String(64))  # within the region, as an SMS named it: kec. Belitang
     urgent: Mapped[bool] = mapped_column(Boolean)
     contact_ok: Mapped[bool] = mapped_column(Boolean)
     reporter_phone_enc: Mapped[Optional[str]] = mapped_column(Text)
