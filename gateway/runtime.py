@@ -14,7 +14,7 @@ from . import roster
 from .content import Content, load_content
 from .crypto import Vault, development_key
 from .errors import ConfigError
-from .limits import Limit, Limiter, per_number
+from .limits import Limit, Limiter, per_number, send_budget
 from .sms.africastalking import AfricasTalkingProvider
 from .sms.base import Provider
 from .sms.sink import SinkProvider
@@ -51,6 +51,10 @@ class Runtime:
         return per_number(self.settings)
 
     @cached_property
+    def send_budget(self) -> Limit:
+        return send_budget(self.settings)
+
+    @cached_property
     def provider(self) -> Provider:
         s = self.settings
         if s.sms_channel == "africastalking":
@@ -58,6 +62,11 @@ class Runtime:
         if s.sms_channel == "8x8":
             return Sms8x8Provider(s.sms8x8_api_key, s.sms8x8_subaccount_id, s.sms8x8_sender_id, s.sms8x8_api_url)
         return SinkProvider(s.var_dir / "sms-sink.log")
+
+
+def data_key(settings: Settings) -> str:
+    """DATA_KEY, or in development the key kept under VAR_DIR (created on first use)."""
+    return settings.data_key or development_key(settings.var_dir / "data.key")
 
 
 def build_runtime(settings: Settings, strict: bool = True,
@@ -78,8 +87,7 @@ def build_runtime(settings: Settings, strict: bool = True,
         content_problems = exc.problems
     if strict and content_problems:
         raise ConfigError(content_problems)
-    key = settings.data_key or development_key(settings.var_dir / "data.key")
-    runtime = Runtime(settings, content, Vault(key), Database(settings.database_url, write_poll_seconds),
+    runtime = Runtime(settings, content, Vault(data_key(settings)), Database(settings.database_url, write_poll_seconds),
                       tuple(content_problems), redis_timeout)
     if strict and settings.production:
         if problems := roster.production_problems(runtime):

@@ -357,7 +357,7 @@ class SmsDesk:
     # -- responders ------------------------------------------------------------------------------
 
     def _responder(self, turn: Turn) -> Optional[Responder]:
-        return turn.session.scalar(select(Responder).where(Responder.phone == turn.sender,
+        return turn.session.scalar(select(Responder).where(Responder.phone_index.in_(turn.indexes),
                                                            Responder.active.is_(True)).order_by(Responder.id))
 
     def _responder_case(self, turn: Turn, parsed: Parsed) -> tuple[Optional[Responder], Optional[Report]]:

@@ -19,6 +19,7 @@ from console_seed import (
     seed_cases,
     sign_in,
 )
+from production import production_settings
 from sqlalchemy import select
 
 from gateway import create_app, dispatch, outbox
@@ -84,11 +85,11 @@ def test_passwords_are_stored_as_argon2id_hashes(runtime, monkeypatch):
 
 def test_a_weaker_hash_is_upgraded_at_the_next_sign_in(runtime, staff, monkeypatch):
     monkeypatch.setattr(accounts, "_hasher", PRODUCTION_HASHER)
-    assert accounts.sign_in(runtime, "oki", PASSWORD) is not None
+    assert accounts.sign_in(runtime, "oki", PASSWORD, "127.0.0.1") is not None
     with runtime.db.session() as session:
         upgraded = session.scalar(select(Staff.password_hash).where(Staff.login == "oki"))
     assert upgraded.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
-    assert accounts.sign_in(runtime, "oki", PASSWORD) is not None
+    assert accounts.sign_in(runtime, "oki", PASSWORD, "127.0.0.1") is not None
 
 
 def test_sign_in_opens_the_home_page_of_the_role(app, staff):
@@ -107,8 +108,8 @@ def test_session_cookie_is_http_only_same_site_and_scoped_to_the_console(app, st
 
 
 def test_production_cookie_is_secure_and_pages_demand_https(settings_overrides, seeded, staff):
-    app = create_app({**settings_overrides, "env": "production", "webhook_token": "w" * 32,
-                      "secret_key": "s" * 40})
+    settings = production_settings()
+    app = create_app({**settings_overrides, **settings})
     try:
         client = app.test_client()
         token_page = client.get("/console/sign-in", base_url="https://console.example")
@@ -118,7 +119,7 @@ def test_production_cookie_is_secure_and_pages_demand_https(settings_overrides, 
             "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', token_page.get_data(as_text=True))[1]})
         assert response.status_code == 302
         assert "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
-        assert app.secret_key == "s" * 40
+        assert app.secret_key == settings["secret_key"]
     finally:
         app.extensions["gateway"].runtime.db.dispose()
 
@@ -142,29 +143,52 @@ def test_wrong_password_and_unknown_login_get_the_same_answer(app, staff):
     assert client.get("/console/cases").status_code == 302  # still signed out
 
 
-def test_account_locks_after_repeated_failures_even_for_the_right_password(app, runtime, staff):
-    client = app.test_client()
+def sign_in_from(app, address: str, login: str, password: str = PASSWORD):
+    return sign_in(app.test_client(), login, password, environ_base={"REMOTE_ADDR": address})
+
+
+def test_account_locks_for_one_address_after_repeated_failures_even_for_the_right_password(app, runtime, staff):
     for _ in range(accounts.MAX_FAILED_ATTEMPTS):
-        assert sign_in(client, "oki", "guess guess guess").status_code == 401
-    refused = sign_in(client, "oki")
+        assert sign_in_from(app, "198.51.100.7", "oki", "guess guess guess").status_code == 401
+    refused = sign_in_from(app, "198.51.100.7", "oki")
     assert refused.status_code == 401 and "locked" in refused.get_data(as_text=True)
     listed = app.test_cli_runner().invoke(args=["staff", "list"])
-    assert re.search(r"\toki\t.*locked until \d{4}-\d\d-\d\d \d\d:\d\d UTC", listed.output)
-    # a lock-out ends by itself; the right password then works and the count starts again
-    later = datetime.now(timezone.utc) + timedelta(seconds=accounts.LOCKOUT_SECONDS + 1)
-    assert accounts.sign_in(runtime, "oki", PASSWORD, now=later) is not None
-    with runtime.db.session() as session:
-        oki = session.scalar(select(Staff).where(Staff.login == "oki"))
-        assert oki.failed_attempts == 0 and oki.locked_until is None
+    assert re.search(r"\toki\t.*\(locked for 1 address\)", listed.output)
+    # the lock-out ends by itself, a quarter of an hour after the last guess counted
+    key = accounts.FAILURES_KEY.format(staff["oki"].id, "198.51.100.7")
+    assert 0 < runtime.redis.ttl(key) <= accounts.LOCKOUT_SECONDS
+    runtime.redis.delete(key)
+    assert sign_in_from(app, "198.51.100.7", "oki").status_code == 302
+
+
+def test_nobody_can_lock_someone_else_out(app, runtime, staff):
+    """Guesses from one address, however many, lock the account there only: its owner, elsewhere,
+    signs in as ever."""
+    for _ in range(3 * accounts.MAX_FAILED_ATTEMPTS):
+        sign_in_from(app, "198.51.100.7", "oki", "guess guess guess")
+    assert sign_in_from(app, "203.0.113.20", "oki").status_code == 302
+
+
+def test_an_address_that_keeps_failing_is_throttled_before_any_check(app, runtime, staff, monkeypatch):
+    limit = accounts.FAILED_SIGN_INS_PER_ADDRESS
+    logins = ["oki", "oku", "coordinator", "operator", "nobody"]
+    for n in range(limit.count):
+        assert sign_in_from(app, "198.51.100.9", logins[n % len(logins)], "guess guess guess").status_code == 401
+    checked = []
+    monkeypatch.setattr(accounts, "_verify", lambda *a: checked.append(a) or True)
+    throttled = sign_in_from(app, "198.51.100.9", "coordinator")
+    assert throttled.status_code == 429 and "Too many failed sign-ins" in throttled.get_data(as_text=True)
+    assert checked == []  # refused before any password was looked at
+    assert sign_in_from(app, "203.0.113.20", "coordinator").status_code == 302  # other addresses are not
 
 
 def test_a_success_resets_the_failure_count(runtime, staff):
     for _ in range(accounts.MAX_FAILED_ATTEMPTS - 1):
-        assert accounts.sign_in(runtime, "oki", "guess guess guess") is None
-    assert accounts.sign_in(runtime, "oki", PASSWORD) is not None
+        assert accounts.sign_in(runtime, "oki", "guess guess guess", "198.51.100.7") is None
+    assert accounts.sign_in(runtime, "oki", PASSWORD, "198.51.100.7") is not None
     for _ in range(accounts.MAX_FAILED_ATTEMPTS - 1):
-        assert accounts.sign_in(runtime, "oki", "guess guess guess") is None
-    assert accounts.sign_in(runtime, "oki", PASSWORD) is not None
+        assert accounts.sign_in(runtime, "oki", "guess guess guess", "198.51.100.7") is None
+    assert accounts.sign_in(runtime, "oki", PASSWORD, "198.51.100.7") is not None
 
 
 def test_pages_ask_for_sign_in_and_come_back_after(app, seeded, staff):
@@ -186,11 +210,56 @@ def test_next_never_leaves_the_console(app, staff, target):
     assert response.headers["Location"] == "/console/cases"
 
 
+@pytest.mark.parametrize("target", ["/console/cases\r\nSet-Cookie: x=1", "/console/cases\n", "/console/\\evil.example",
+                                    "/console/cases\x00", "/console/ cases", "/console/../at/ussd"])
+def test_an_unsafe_next_gives_a_safe_redirect(app, staff, target):
+    client = app.test_client()
+    token = page_token(client, "/console/sign-in")
+    response = client.post("/console/sign-in", data={"login": "oki", "password": PASSWORD, "csrf_token": token,
+                                                      "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/console/cases"
+    page = client.get("/console/sign-in?next=" + target.replace("\r", "%0D").replace("\n", "%0A"))
+    assert page.status_code == 200 and "Set-Cookie: x" not in page.get_data(as_text=True)
+
+
+def test_head_with_a_form_does_not_sign_in(app, staff):
+    """HEAD is a safe method, so CSRF does not check it: it must never act like the POST."""
+    client = app.test_client()
+    page_token(client, "/console/sign-in")
+    response = client.open("/console/sign-in", method="HEAD", data={"login": "oki", "password": PASSWORD})
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    assert client.get("/console/cases").status_code == 302  # still signed out
+
+
 def test_sign_out_ends_the_session(app, staff):
     client = signed_in(app, "coordinator")
     token = page_token(client, "/console/overview")
     client.post("/console/sign-out", data={"csrf_token": token})
     assert client.get("/console/overview").status_code == 302
+
+
+def copy_of_cookie(app, client):
+    """Another browser holding the same session cookie, as one copied off a shared phone would be."""
+    copy = app.test_client()
+    copy.set_cookie("tppo_console", client.get_cookie("tppo_console", path="/console").value, path="/console")
+    return copy
+
+
+def test_a_cookie_copied_before_sign_out_opens_nothing_after(app, runtime, seeded, staff):
+    client = signed_in(app, "oki")
+    copy = copy_of_cookie(app, client)
+    token = page_token(copy, f"/console/cases/{seeded.oki_ref}")  # the copy works while the session lives
+    client.post("/console/sign-out", data={"csrf_token": page_token(client, "/console/cases")})
+    assert copy.get(f"/console/cases/{seeded.oki_ref}").status_code == 302
+    note = copy.post(f"/console/cases/{seeded.oki_ref}/note", data={"csrf_token": token, "note": "x"})
+    assert note.status_code == 400 and not audit_rows(runtime, "noted")  # the session and its token are gone
+    assert signed_in(app, "oki").get("/console/cases").status_code == 200  # signing in again works
+
+
+def test_signing_out_ends_the_accounts_other_sessions_too(app, staff):
+    phone, desk = signed_in(app, "coordinator"), signed_in(app, "coordinator")
+    phone.post("/console/sign-out", data={"csrf_token": page_token(phone, "/console/overview")})
+    assert desk.get("/console/overview").status_code == 302
 
 
 def test_a_removed_account_loses_its_open_session_at_once(app, staff):
@@ -523,7 +592,10 @@ def test_operator_adds_and_deactivates_a_duty_number(app, runtime, staff):
     assert "added to Polres OKI." in added.get_data(as_text=True)
     with runtime.db.session() as session:
         responder = session.scalar(select(Responder).where(Responder.name == "Piket malam"))
-    assert responder.phone == "+6281299990000" and responder.active
+    assert runtime.vault.decrypt(responder.phone_enc) == "+6281299990000" and responder.active
+    assert responder.phone_index == runtime.vault.blind_index("+6281299990000")
+    page = client.get("/console/responders").get_data(as_text=True)
+    assert "+62 812-****-0000" in page and "81299990000" not in page  # masked, as volunteers are
     bad = client.post("/console/responders", data={"csrf_token": token, "agency": "polres_oki", "name": "X",
                                                    "phone": "12345"}, follow_redirects=True)
     assert bad.status_code == 200 and "not a valid phone number" in bad.get_data(as_text=True)

@@ -3,6 +3,7 @@ token's failure limit and the network allowlist."""
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,10 +12,11 @@ from inline_jobs import drain
 from phone import Phone, flask_transport
 from sqlalchemy import select, text, update
 
-from gateway import create_app, keys, retention
+from gateway import community, create_app, keys, retention, roster
 from gateway.store.models import AuditEvent, Contact, InboundMessage, Message, Note, Outbox, Report, Staff
 
 REPORTER = "+6281298765432"
+DESK, VOLUNTEER = "+6281277776666", "+6281255554444"
 REPORT = ["1", "1", "1", "2", "2", "1", "1"]  # job fraud, woman, OKI, not urgent, contact ok, send
 _ids = itertools.count(1)
 
@@ -38,13 +40,19 @@ def test_key_rotation_reencrypts_and_reindexes_everything(settings_overrides, mo
     ref = dial(app)[-1].split("Kode: ")[1][:6]
     text_sms(app, "STOP")
     drain(rt, monkeypatch)
+    roster.add(rt, "polres_oki", "Piket PPA OKI", DESK)
+    community.add_volunteer(rt, "Bu Ani", "16.02", VOLUNTEER)
 
     app2, rt2 = make_app(settings_overrides, data_key=f"{new},{old}")
-    assert keys.rotate(rt2) == {"reports": 1, "messages": 1, "inbound_messages": 1, "contacts": 1}
+    assert keys.rotate(rt2) == {"reports": 1, "messages": 1, "inbound_messages": 1, "contacts": 1, "responders": 1,
+                                "volunteers": 1}
     assert keys.rotate(rt2)["reports"] == 1  # twice is harmless
 
     app3, rt3 = make_app(settings_overrides, data_key=new)  # the old key is gone
+    assert [d.phone for d in roster.listing(rt3)] == [DESK]
+    assert roster.add(rt3, "polres_oki", "Piket PPA OKI", DESK).id == 1  # found by the new index: not added twice
     with rt3.db.session() as session:
+        assert community.active_volunteer(session, rt3.vault.blind_indexes(VOLUNTEER)) is not None
         report = session.scalar(select(Report))
         assert rt3.vault.decrypt(report.reporter_phone_enc) == REPORTER
         assert report.reporter_index == rt3.vault.blind_index(REPORTER)
@@ -118,6 +126,70 @@ def test_reports_per_day_limit_refuses_at_the_start(settings_overrides):
     assert dial(app, keys_pressed=[])[0].startswith("END Terlalu banyak panggilan")
 
 
+def ussd_hop(app, session_id: str, text: str, number=REPORTER) -> str:
+    """One hop as whoever holds the webhook token can send it: any session id, any `text`."""
+    response = app.test_client().post("/at/ussd", data={"sessionId": session_id, "phoneNumber": number,
+                                                        "serviceCode": "*123#", "text": text})
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    return response.get_data(as_text=True)
+
+
+def reports_filed(rt) -> int:
+    with rt.db.session() as session:
+        return len(session.scalars(select(Report.id)).all())
+
+
+WHOLE_PATH = "*".join(REPORT)
+
+
+def test_a_first_hop_carrying_the_whole_path_counts_as_a_new_session(settings_overrides):
+    app, rt = make_app(settings_overrides, limit_ussd_sessions_per_hour=2)
+    assert "Kode: " in ussd_hop(app, "ATUid_path_1", WHOLE_PATH)
+    assert "Kode: " in ussd_hop(app, "ATUid_path_2", WHOLE_PATH)
+    refused = ussd_hop(app, "ATUid_path_3", WHOLE_PATH)
+    assert refused.startswith("END Terlalu banyak panggilan") and reports_filed(rt) == 2
+
+
+def test_a_session_refused_at_its_start_stays_refused(settings_overrides):
+    app, rt = make_app(settings_overrides, limit_ussd_sessions_per_hour=1)
+    dial(app, keys_pressed=[])
+    assert ussd_hop(app, "ATUid_again", "").startswith("END Terlalu banyak panggilan")
+    for sent in ("1", WHOLE_PATH):  # the same session, sent on as if the refusal had not happened
+        assert ussd_hop(app, "ATUid_again", sent).startswith("END Terlalu banyak panggilan")
+    assert reports_filed(rt) == 0
+
+
+def test_the_daily_reports_limit_holds_where_the_report_is_filed(settings_overrides):
+    app, rt = make_app(settings_overrides, limit_reports_per_day=2)
+    under_way = Phone(flask_transport(app.test_client()), number=REPORTER)
+    under_way.run(REPORT[:-1])  # begun while the number still had reports left
+    codes = [ussd_hop(app, f"ATUid_many_{n}", WHOLE_PATH) for n in range(2)]
+    assert all("Kode: " in c for c in codes)
+    last = under_way.press(REPORT[-1])  # the third report of the day: a polite end, nothing filed
+    assert last.startswith("END Terlalu banyak panggilan") and "Kode" not in last and reports_filed(rt) == 2
+    assert ussd_hop(app, "ATUid_many_0", WHOLE_PATH) == codes[0]  # a retried final hop keeps its code
+
+
+def test_unreadable_numbers_are_limited_under_one_key(settings_overrides):
+    app, rt = make_app(settings_overrides, limit_reports_per_day=1)
+    assert "Kode: " in ussd_hop(app, "ATUid_garbage_1", WHOLE_PATH, number="not-a-number")
+    for n, number in enumerate(("not-a-number", "still not a number", "")):
+        refused = ussd_hop(app, f"ATUid_garbage_{n + 2}", WHOLE_PATH, number=number)
+        assert refused.startswith("END Terlalu banyak panggilan")
+    assert reports_filed(rt) == 1
+
+
+def test_a_reused_session_id_never_returns_another_callers_code(settings_overrides):
+    app, rt = make_app(settings_overrides)
+    first = ussd_hop(app, "ATUid_reused", WHOLE_PATH)
+    other = ussd_hop(app, "ATUid_reused", WHOLE_PATH, number="+6281311112222")
+    ref = first.split("Kode: ")[1][:6]
+    assert ref not in other
+    with rt.db.session() as session:
+        mine = session.scalar(select(Report).where(Report.ref == ref))
+        assert rt.vault.decrypt(mine.reporter_phone_enc) == REPORTER
+
+
 def test_sms_limit_tells_once_and_stop_always_gets_through(settings_overrides, monkeypatch, fake_at):
     app, rt = make_app(settings_overrides, limit_sms_per_hour=2, at_username="sandbox",
                        at_api_key=fake_at.api_key, at_api_url=fake_at.base_url)
@@ -129,6 +201,34 @@ def test_sms_limit_tells_once_and_stop_always_gets_through(settings_overrides, m
     text_sms(app, "STOP")
     drain(rt, monkeypatch)
     assert fake_at.messages[-1]["message"].startswith("Anda tidak akan menerima SMS lagi")
+
+
+def test_a_global_send_budget_holds_replies_but_never_alerts(settings_overrides, monkeypatch, fake_at, caplog):
+    """Spoofed senders, one per SMS, get past every per-number limit; the budget a minute holds
+    what is over it for a later minute, counts it, says so once, and lets alerts through."""
+    app, rt = make_app(settings_overrides, limit_sms_sent_per_minute=3, at_username="sandbox",
+                       at_api_key=fake_at.api_key, at_api_url=fake_at.base_url)
+    roster.add(rt, "polres_oki", "Piket PPA OKI", DESK)
+    spoofed = [f"+62812987650{n:02d}" for n in range(6)]
+    for sender in spoofed:
+        text_sms(app, "INFO OKI", sender=sender)
+    drain(rt, monkeypatch)
+    assert len(fake_at.messages) == 3
+    with rt.db.session() as session:
+        assert sorted(session.scalars(select(Message.state).where(Message.purpose == "reply"))) == \
+            ["retry"] * 3 + ["sent"] * 3
+    dial(app)  # a report while the budget is used up: its alert still goes at once
+    drain(rt, monkeypatch)
+    assert [m["to"] for m in fake_at.messages if m["to"] == DESK] == [DESK]
+    assert len(fake_at.messages) == 4
+    held = app.test_client().get("/metrics").get_data(as_text=True)
+    assert re.search(r"^gateway_sms_held_by_budget_total ([3-9]|\d\d+)\.0$", held, re.M)
+    assert [r.message for r in caplog.records].count(
+        "outgoing SMS budget reached (3 a minute): SMS to residents wait, alerts still go") == 1
+    for key in rt.redis.scan_iter("limit:sms-sent:*"):  # the next minute
+        rt.redis.delete(key)
+    drain(rt, monkeypatch)
+    assert sorted(m["to"] for m in fake_at.messages if m["to"] != DESK) == spoofed
 
 
 @pytest.fixture

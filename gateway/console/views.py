@@ -3,16 +3,16 @@ script on a small phone; every form posts with a CSRF token (csrf.py) and redire
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from .. import dispatch, outbox, roster
 from ..errors import ConfigError
-from ..store.models import Responder
+from ..phones import mask_numbers
 from . import accounts, actions, auth, casefile, cases, csrf, headers, stats, svg
 from .labels import Labels, minutes, wib
 
@@ -52,28 +52,45 @@ def home():
     return redirect(url_for(HOME[g.staff.role]))
 
 
+# A console path and its query, in characters that need no quoting: no CR/LF or other control
+# character (a header cannot carry them), no backslash or `//` (browsers read those as another
+# host), no `%` (an encoded dot or slash could still climb out of /console/).
+_NEXT = re.compile(r"/console/[A-Za-z0-9_\-./?=&]*")
+
+
 def _safe_next(target: str) -> str:
-    """Only a console path: never an open redirect to another site."""
-    return target if target.startswith("/console/") and not target.startswith("//") else ""
+    """Only a console path: never an open redirect to another site, never a header it breaks."""
+    if not _NEXT.fullmatch(target) or "//" in target or "/." in target:
+        return ""
+    return target
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
-    if request.method == "GET":
+    # Flask answers HEAD with this view too, and CSRF lets HEAD through as a safe method:
+    # only a POST may sign in.
+    if request.method != "POST":
         return render_template("console/sign_in.html", next=_safe_next(request.args.get("next", "")))
-    account = accounts.sign_in(_runtime(), request.form.get("login", "").strip(), request.form.get("password", ""))
+    again = _safe_next(request.form.get("next", ""))
+    try:
+        account = accounts.sign_in(_runtime(), request.form.get("login", "").strip(), request.form.get("password", ""),
+                                   request.remote_addr or "unknown")
+    except accounts.Throttled:
+        window = accounts.FAILED_SIGN_INS_PER_ADDRESS.window_seconds // 60
+        flash(f"Too many failed sign-ins from your network. Wait up to {window} minutes, then try again.", "error")
+        return render_template("console/sign_in.html", next=again), 429
     if account is None:
-        flash(f"Sign-in failed. After {accounts.MAX_FAILED_ATTEMPTS} failed attempts an account is locked for "
-              f"{accounts.LOCKOUT_SECONDS // 60} minutes.", "error")
-        return render_template("console/sign_in.html", next=_safe_next(request.form.get("next", ""))), 401
+        flash(f"Sign-in failed. After {accounts.MAX_FAILED_ATTEMPTS} failed attempts in a row an account is locked "
+              f"for {accounts.LOCKOUT_SECONDS // 60} minutes on this device's network.", "error")
+        return render_template("console/sign_in.html", next=again), 401
     auth.begin(account)
     log.info("console sign-in: staff %s", account.id)
-    return redirect(_safe_next(request.form.get("next", "")) or url_for(HOME[account.role]))
+    return redirect(again or url_for(HOME[account.role]))
 
 
 @bp.post("/sign-out")
 def sign_out():
-    auth.end()
+    auth.sign_out()
     flash("Signed out.", "info")
     return redirect(url_for("console.sign_in"))
 
@@ -184,10 +201,10 @@ def service():
 @bp.get("/responders")
 @auth.roles("operator")
 def responders():
+    """Duty numbers shown masked, as volunteers' are: enough to tell them apart on a screen
+    someone else may see; the full number is in `flask --app gateway responders list`."""
     rt = _runtime()
-    with rt.db.session() as session:
-        rows = list(session.scalars(select(Responder).order_by(Responder.agency_id, Responder.active.desc(),
-                                                               Responder.id)))
+    rows = [(duty, mask_numbers(duty.phone)) for duty in roster.listing(rt, inactive=True)]
     return render_template("console/responders.html", rows=rows, agencies=rt.content.directory.agencies)
 
 
