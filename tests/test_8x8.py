@@ -92,6 +92,33 @@ def test_body_that_is_not_json_is_refused(client):
     assert (response.status_code, response.get_data(as_text=True)) == (400, "expected a JSON object")
 
 
+def test_deeply_nested_json_is_refused_not_an_error(client):
+    body = "[" * 5000 + "]" * 5000  # deeper than the parser recurses, under the size limit
+    for path in ("/8x8/sms", "/8x8/delivery"):
+        response = client.post(path, data=body, content_type="application/json")
+        assert (response.status_code, response.get_data(as_text=True)) == (400, "expected a JSON object")
+
+
+def test_a_lone_surrogate_in_the_text_is_stored_replaced(client, runtime):
+    """JSON may escape half of a UTF-16 pair (`\\ud800`), which no encoding can store: the SMS is
+    kept with U+FFFD in its place instead of failing (8x8 would retry, then lose it)."""
+    raw = ('{"namespace": "SMS", "eventType": "inbound_message_received", "payload": {"umid": "8x8-sur-1", '
+           '"source": "+6281298765432", "body": "LAPOR \\ud800 di Muba \\ud83d\\ude00"}}')
+    response = client.post("/8x8/sms", data=raw, content_type="application/json")
+    assert (response.status_code, response.get_data(as_text=True)) == (200, "new")
+    with runtime.db.session() as session:
+        stored = runtime.vault.decrypt(session.scalar(select(InboundMessage.text_enc)))
+    assert stored == "LAPOR \ufffd di Muba \U0001f600"  # a whole pair is one character, kept
+
+
+@pytest.mark.parametrize("state", [["delivered"], {"delivered": True}, 5, None])
+def test_a_status_state_that_is_not_a_word_is_refused(client, state):
+    body = {"namespace": "SMS", "eventType": "outbound_message_status_changed",
+            "payload": {"umid": "8x8-d-odd", "status": {"state": state}}}
+    response = client.post("/8x8/delivery", json=body)
+    assert response.status_code == 400 and "status.state" in response.get_data(as_text=True)
+
+
 def test_delivery_receipt_moves_the_message_it_names(client, runtime):
     with runtime.db.session() as session:
         session.add(Message(purpose="alert", state="sent", provider="8x8", provider_message_id="8x8-d-0002",

@@ -59,6 +59,13 @@ def _sender(raw: Any):
     return normalise(f"+{raw}" if raw.isdigit() and not raw.startswith("0") else raw)
 
 
+def _storable(text: str) -> str:
+    """JSON can escape half of a UTF-16 surrogate pair (`\\ud800`); such a string cannot be
+    encoded, so the message could never be stored and 8x8 would retry, then drop it. Whole pairs
+    become their one character, a lone half becomes U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def parse_sms(body: Any) -> InboundSms:
     """`source` that is not a phone number (an operator's alphanumeric sender) gives sender None:
     stored and acknowledged, never answered."""
@@ -67,7 +74,8 @@ def parse_sms(body: Any) -> InboundSms:
     if not payload.get("source"):
         raise BadCallback("missing payload.source")
     text = payload.get("body")
-    return InboundSms(CHANNEL, umid, _sender(payload["source"]), (text if isinstance(text, str) else "")[:TEXT_LIMIT])
+    return InboundSms(CHANNEL, umid, _sender(payload["source"]),
+                      _storable(text if isinstance(text, str) else "")[:TEXT_LIMIT])
 
 
 def parse_delivery(body: Any) -> DeliveryReport:
@@ -77,6 +85,8 @@ def parse_delivery(body: Any) -> DeliveryReport:
     state = status.get("state") if isinstance(status, dict) else None
     if not state:
         raise BadCallback("missing payload.status.state")
+    if not isinstance(state, str):  # a list or an object cannot name a state
+        raise BadCallback("payload.status.state must be a word")
     if state not in DELIVERY_STATES:
         raise BadCallback(f"unknown status.state {state!r}; allowed: {', '.join(DELIVERY_STATES)}")
     detail = ": ".join(str(status[k]) for k in ("detail", "errorMessage") if status.get(k))

@@ -25,8 +25,12 @@ def _text(body: str, status: int = 200) -> Response:
 
 
 def _body():
-    """8x8 sends JSON; the content type is not trusted to say so."""
-    return request.get_json(force=True, silent=True)
+    """8x8 sends JSON; the content type is not trusted to say so. A body nested deeper than the
+    parser can recurse is no callback either: refused like any other body that is not an object."""
+    try:
+        return request.get_json(force=True, silent=True)
+    except RecursionError:
+        return None
 
 
 @bp.errorhandler(sms8x8.BadCallback)
