@@ -186,6 +186,27 @@ def test_next_never_leaves_the_console(app, staff, target):
     assert response.headers["Location"] == "/console/cases"
 
 
+@pytest.mark.parametrize("target", ["/console/cases\r\nSet-Cookie: x=1", "/console/cases\n", "/console/\\evil.example",
+                                    "/console/cases\x00", "/console/ cases", "/console/../at/ussd"])
+def test_an_unsafe_next_gives_a_safe_redirect(app, staff, target):
+    client = app.test_client()
+    token = page_token(client, "/console/sign-in")
+    response = client.post("/console/sign-in", data={"login": "oki", "password": PASSWORD, "csrf_token": token,
+                                                      "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/console/cases"
+    page = client.get("/console/sign-in?next=" + target.replace("\r", "%0D").replace("\n", "%0A"))
+    assert page.status_code == 200 and "Set-Cookie: x" not in page.get_data(as_text=True)
+
+
+def test_head_with_a_form_does_not_sign_in(app, staff):
+    """HEAD is a safe method, so CSRF does not check it: it must never act like the POST."""
+    client = app.test_client()
+    page_token(client, "/console/sign-in")
+    response = client.open("/console/sign-in", method="HEAD", data={"login": "oki", "password": PASSWORD})
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    assert client.get("/console/cases").status_code == 302  # still signed out
+
+
 def test_sign_out_ends_the_session(app, staff):
     client = signed_in(app, "coordinator")
     token = page_token(client, "/console/overview")

@@ -3,6 +3,7 @@ script on a small phone; every form posts with a CSRF token (csrf.py) and redire
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -52,14 +53,24 @@ def home():
     return redirect(url_for(HOME[g.staff.role]))
 
 
+# A console path and its query, in characters that need no quoting: no CR/LF or other control
+# character (a header cannot carry them), no backslash or `//` (browsers read those as another
+# host), no `%` (an encoded dot or slash could still climb out of /console/).
+_NEXT = re.compile(r"/console/[A-Za-z0-9_\-./?=&]*")
+
+
 def _safe_next(target: str) -> str:
-    """Only a console path: never an open redirect to another site."""
-    return target if target.startswith("/console/") and not target.startswith("//") else ""
+    """Only a console path: never an open redirect to another site, never a header it breaks."""
+    if not _NEXT.fullmatch(target) or "//" in target or "/." in target:
+        return ""
+    return target
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
-    if request.method == "GET":
+    # Flask answers HEAD with this view too, and CSRF lets HEAD through as a safe method:
+    # only a POST may sign in.
+    if request.method != "POST":
         return render_template("console/sign_in.html", next=_safe_next(request.args.get("next", "")))
     account = accounts.sign_in(_runtime(), request.form.get("login", "").strip(), request.form.get("password", ""))
     if account is None:
