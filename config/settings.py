@@ -3,9 +3,13 @@
 Tunables are UPPER_CASE with their unit in the name or the comment."""
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import logging
+import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Optional
@@ -22,6 +26,13 @@ SMS_FOLLOW_UP_QUESTIONS = 3      # at most this many follow-up questions per rep
 HELP_REPLY_INTERVAL_SECONDS = 3600  # at most one help text per number per hour
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 SMS_PROVIDERS = ("africastalking", "8x8", "sink")  # SMS_PROVIDER: where outgoing SMS go
+# What production asks of a shared secret (WEBHOOK_TOKEN, SECRET_KEY, METRICS_TOKEN). A cheap
+# guard against the obviously guessable, not a proof of randomness: `secrets.token_urlsafe(32)`
+# passes with a wide margin, a word, one repeated character or a short pattern repeated does not.
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_DISTINCT = 8           # different characters in it
+MIN_SECRET_BITS_PER_CHAR = 2.5    # Shannon entropy of its own characters
+MIN_DATA_KEY_DISTINCT_BYTES = 16  # of a Fernet key's 32 random bytes; an all-zero key has one
 
 
 def _number(name: str, raw: Optional[str], default: float) -> float:
@@ -29,6 +40,33 @@ def _number(name: str, raw: Optional[str], default: float) -> float:
         return float(raw) if raw else default
     except ValueError:
         raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
+def secret_weakness(value: str) -> Optional[str]:
+    """Why `value` is too guessable to guard a production service, or None."""
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"has {len(value)} characters, at least {MIN_SECRET_LENGTH} are needed"
+    counts = Counter(value)
+    bits = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    if len(counts) < MIN_SECRET_DISTINCT or bits < MIN_SECRET_BITS_PER_CHAR:
+        return "is too predictable (too few different characters)"
+    if any(all(value[i] == value[i + p] for i in range(len(value) - p)) for p in range(1, len(value) // 2 + 1)):
+        return "repeats a shorter pattern"
+    return None
+
+
+def data_key_weakness(data_key: str) -> Optional[str]:
+    """Why one of DATA_KEY's Fernet keys is unusable or not random, or None."""
+    for n, key in enumerate((k.strip() for k in data_key.split(",") if k.strip()), 1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode())
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            return f"key {n} is not a Fernet key (32 url-safe base64 bytes)"
+        if len(set(raw)) < MIN_DATA_KEY_DISTINCT_BYTES:
+            return f"key {n} is not random (all zeros or a few repeated bytes)"
+    return None
 
 
 def _networks(raw: Optional[str]) -> tuple:
@@ -164,10 +202,36 @@ class Settings:
         if self.production and self.time_scale != 1:
             out.append("TIME_SCALE is for tests and demos; production must not shorten its waits")
         if self.production:
-            if not self.webhook_token:
-                out.append("GATEWAY_ENV=production needs WEBHOOK_TOKEN (the secret in every callback URL)")
-            if not self.data_key:
-                out.append("GATEWAY_ENV=production needs DATA_KEY (encrypts personal data at rest)")
-            if not self.secret_key or len(self.secret_key) < 32:
-                out.append("GATEWAY_ENV=production needs SECRET_KEY, at least 32 characters (signs console sessions)")
+            out += self._production_problems()
+        return out
+
+    def _production_problems(self) -> list[str]:
+        """Production alerts real people and holds real reports: it must send for real, and every
+        secret must be its own and hard to guess."""
+        out = []
+        if self.sms_channel == "sink":
+            out.append("GATEWAY_ENV=production needs an SMS provider (AT_API_KEY, or SMS_PROVIDER=8x8): the local "
+                       "sink never sends, so alerts would be marked sent and never reach a responder")
+        elif self.sms_channel == "africastalking" and self.at_username == "sandbox":
+            out.append("GATEWAY_ENV=production needs a live Africa's Talking account: AT_USERNAME=sandbox never "
+                       "delivers an SMS")
+        shared = {"WEBHOOK_TOKEN": (self.webhook_token, "the secret in every callback URL"),
+                   "SECRET_KEY": (self.secret_key, "signs console sessions"),
+                   "METRICS_TOKEN": (self.metrics_token, "guards /metrics")}
+        for name, (value, why) in shared.items():
+            if not value:
+                out.append(f"GATEWAY_ENV=production needs {name} ({why})")
+            elif weakness := secret_weakness(value):
+                out.append(f"{name} {weakness}: generate one with "
+                           "`python -c \"import secrets; print(secrets.token_urlsafe(48))\"`")
+        if not self.data_key:
+            out.append("GATEWAY_ENV=production needs DATA_KEY (encrypts personal data at rest)")
+        elif weakness := data_key_weakness(self.data_key):
+            out.append(f"DATA_KEY {weakness}: generate one with "
+                       "`python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\"`")
+        given = [v for v in (self.webhook_token, self.secret_key, self.metrics_token) if v]
+        given += [k.strip() for k in (self.data_key or "").split(",") if k.strip()]
+        if len(given) != len(set(given)):
+            out.append("WEBHOOK_TOKEN, SECRET_KEY, METRICS_TOKEN and every DATA_KEY key must each be different: "
+                       "one leaked secret must not open the others")
         return out

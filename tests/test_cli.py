@@ -1,12 +1,15 @@
 """Operator commands and the start-up guards: what an operator types, and what refuses to run."""
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
 import click
 import pytest
+from production import production_settings
 
+from config.settings import Settings
 from gateway import cli, create_app, roster
 from gateway.errors import ConfigError
 
@@ -75,7 +78,7 @@ def test_demo_roster_gives_every_agency_a_desk(runner, runtime):
 
 @pytest.mark.parametrize("overrides", [
     {"at_username": "tppo-live", "at_api_key": "live-key"},
-    {"env": "production", "webhook_token": "t" * 32, "secret_key": "s" * 32},
+    production_settings(),
 ], ids=["live account", "production"])
 def test_demo_roster_is_refused_where_a_stranger_could_be_alerted(settings_overrides, overrides):
     with click.Context(click.Command("flask")):  # as the flask CLI builds it: no start-up guards
@@ -89,16 +92,59 @@ def test_demo_roster_is_refused_where_a_stranger_could_be_alerted(settings_overr
     ("webhook_token", "needs WEBHOOK_TOKEN"),
     ("data_key", "needs DATA_KEY"),
     ("secret_key", "needs SECRET_KEY"),
+    ("metrics_token", "needs METRICS_TOKEN"),
 ])
 def test_production_refuses_to_start_without_secrets(settings_overrides, missing, message):
-    config = {**settings_overrides, "env": "production", "webhook_token": "t" * 32, "secret_key": "s" * 32,
-              missing: None}
+    config = {**settings_overrides, **production_settings(), missing: None}
     with pytest.raises(ConfigError, match=message):
         create_app(config)
 
 
+@pytest.mark.parametrize("provider, message", [
+    ({"at_api_key": None}, "needs an SMS provider"),
+    ({"sms_provider": "sink"}, "needs an SMS provider"),
+    ({"at_username": "sandbox"}, "AT_USERNAME=sandbox never delivers"),
+], ids=["no AT_API_KEY", "the sink named", "the sandbox"])
+def test_production_refuses_to_start_on_an_sms_sink(settings_overrides, provider, message):
+    """Alerts on the sink are marked sent and reach nobody, and their words go to a log file."""
+    with pytest.raises(ConfigError, match=message):
+        create_app({**settings_overrides, **production_settings(), **provider})
+
+
+ZERO_KEY = base64.urlsafe_b64encode(bytes(32)).decode()
+
+
+@pytest.mark.parametrize("weak, message", [
+    ({"webhook_token": "a"}, "WEBHOOK_TOKEN has 1 characters, at least 32"),
+    ({"webhook_token": "t" * 64}, "WEBHOOK_TOKEN is too predictable"),
+    ({"secret_key": "s" * 40}, "SECRET_KEY is too predictable"),
+    ({"secret_key": "hotline-2026-" * 4}, "SECRET_KEY repeats a shorter pattern"),
+    ({"metrics_token": "metrics"}, "METRICS_TOKEN has 7 characters"),
+    ({"data_key": ZERO_KEY}, "DATA_KEY key 1 is not random"),
+    ({"data_key": "not-a-fernet-key"}, "DATA_KEY key 1 is not a Fernet key"),
+], ids=["one-character token", "repeated token", "repeated secret key", "pattern secret key", "short metrics token",
+        "all-zero data key", "malformed data key"])
+def test_production_refuses_weak_secrets(settings_overrides, weak, message):
+    with pytest.raises(ConfigError, match=message):
+        create_app({**settings_overrides, **production_settings(), **weak})
+
+
+def test_production_refuses_one_secret_used_twice(settings_overrides):
+    data_key = settings_overrides["data_key"]
+    for shared in ({"secret_key": data_key}, {"metrics_token": "x"}, {"data_key": f"{data_key},{data_key}"}):
+        settings = production_settings(**shared)
+        if "metrics_token" in shared:
+            settings["metrics_token"] = settings["webhook_token"]
+        with pytest.raises(ConfigError, match="must each be different"):
+            create_app({**settings_overrides, **settings})
+
+
+def test_development_keeps_its_easy_secrets():
+    assert Settings(webhook_token="a", secret_key="s" * 40).problems() == []
+
+
 def test_production_refuses_to_start_without_a_real_roster(settings_overrides):
-    config = {**settings_overrides, "env": "production", "webhook_token": "t" * 32, "secret_key": "s" * 32}
+    config = {**settings_overrides, **production_settings()}
     with pytest.raises(ConfigError, match="needs a real responder roster"):
         create_app(config)
 

@@ -19,6 +19,7 @@ from console_seed import (
     seed_cases,
     sign_in,
 )
+from production import production_settings
 from sqlalchemy import select
 
 from gateway import create_app, dispatch, outbox
@@ -107,8 +108,8 @@ def test_session_cookie_is_http_only_same_site_and_scoped_to_the_console(app, st
 
 
 def test_production_cookie_is_secure_and_pages_demand_https(settings_overrides, seeded, staff):
-    app = create_app({**settings_overrides, "env": "production", "webhook_token": "w" * 32,
-                      "secret_key": "s" * 40})
+    settings = production_settings()
+    app = create_app({**settings_overrides, **settings})
     try:
         client = app.test_client()
         token_page = client.get("/console/sign-in", base_url="https://console.example")
@@ -118,7 +119,7 @@ def test_production_cookie_is_secure_and_pages_demand_https(settings_overrides, 
             "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', token_page.get_data(as_text=True))[1]})
         assert response.status_code == 302
         assert "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
-        assert app.secret_key == "s" * 40
+        assert app.secret_key == settings["secret_key"]
     finally:
         app.extensions["gateway"].runtime.db.dispose()
 
