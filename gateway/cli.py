@@ -12,6 +12,7 @@ from . import community_cli, diagram, keys, outbox, retention, roster, simulator
 from .cli_runtime import cli_runtime as _runtime
 from .console.cli import staff
 from .errors import ConfigError
+from .runtime import data_key
 from .store.migrate import upgrade
 
 
@@ -47,7 +48,8 @@ def validate_config(show: bool) -> None:
 @with_appcontext
 def db_upgrade() -> None:
     """Create or migrate the database schema to the latest version."""
-    upgrade(_runtime().settings.database_url)
+    settings = _runtime().settings
+    upgrade(settings.database_url, data_key=data_key(settings))  # a migration may encrypt what was in clear
     click.echo("database schema is up to date")
 
 

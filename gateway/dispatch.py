@@ -53,7 +53,8 @@ def queue_sms(rt, batch: outbox.Batch, to: str, body: str, purpose: str, not_bef
 
 
 def queue_alert(rt, batch: outbox.Batch, report_id: int, responder: Responder, body: str) -> Message:
-    return queue_sms(rt, batch, responder.phone, body, "alert", report_id=report_id, responder_id=responder.id)
+    return queue_sms(rt, batch, rt.vault.decrypt(responder.phone_enc), body, "alert", report_id=report_id,
+                     responder_id=responder.id)
 
 
 def alerted(session: Session, report_id: int) -> set[int]:

@@ -11,7 +11,7 @@ import logging
 from sqlalchemy import select
 
 from .retention import PURGED
-from .store.models import Contact, InboundMessage, Message, Report
+from .store.models import Contact, InboundMessage, Message, Report, Responder, Volunteer
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ FIELDS = {
     Message: (("to_enc", "body_enc"), ("to_index", "to_enc")),
     InboundMessage: (("sender_enc", "text_enc"), ("sender_index", "sender_enc")),
     Contact: (("phone_enc",), ("phone_index", "phone_enc")),
+    Responder: (("phone_enc",), ("phone_index", "phone_enc")),
+    Volunteer: (("phone_enc",), ("phone_index", "phone_enc")),
 }
 
 

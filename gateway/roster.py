@@ -1,5 +1,11 @@
-"""Responders: the duty numbers that receive alerts, registered per agency by an operator."""
+"""Responders: the duty numbers that receive alerts, registered per agency by an operator.
+
+Numbers are stored encrypted and found by blind index (gateway.crypto), as every other number;
+callers get `Duty` views with the number decrypted, never the row."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
 
 import phonenumbers
 from sqlalchemy import func, select
@@ -20,21 +26,41 @@ def demo_number(index: int) -> str:
     return f"{DEMO_BASE}{index:02d}"
 
 
-def add(runtime, agency_id: str, name: str, phone: str, demo: bool = False) -> Responder:
-    directory = runtime.content.directory
+@dataclass(frozen=True)
+class Duty:
+    """A responder as an operator sees it: the row's fields with the number decrypted."""
+
+    id: int
+    agency_id: str
+    name: str
+    phone: str
+    active: bool
+    demo: bool
+
+
+def _duty(vault, responder: Responder) -> Duty:
+    return Duty(responder.id, responder.agency_id, responder.name, vault.decrypt(responder.phone_enc),
+                responder.active, responder.demo)
+
+
+def add(runtime, agency_id: str, name: str, phone: str, demo: bool = False) -> Duty:
+    directory, vault = runtime.content.directory, runtime.vault
     if agency_id not in {a.id for a in directory.agencies}:
         raise ConfigError(f"unknown agency {agency_id!r}; see config/agencies.yaml")
     number = normalise(phone)
     if number is None:
         raise ConfigError(f"{phone!r} is not a valid phone number")
     with runtime.db.session() as session:
-        existing = session.scalar(select(Responder).where(Responder.agency_id == agency_id, Responder.phone == number))
+        existing = session.scalar(select(Responder).where(Responder.agency_id == agency_id,
+                                                          Responder.phone_index.in_(vault.blind_indexes(number))))
         if existing:
             existing.active, existing.name = True, name
-            return existing
-        responder = Responder(agency_id=agency_id, name=name, phone=number, active=True, demo=demo)
+            return _duty(vault, existing)
+        responder = Responder(agency_id=agency_id, name=name, phone_enc=vault.encrypt(number),
+                              phone_index=vault.blind_index(number), active=True, demo=demo)
         session.add(responder)
-        return responder
+        session.flush()
+        return _duty(vault, responder)
 
 
 def remove(runtime, responder_id: int) -> bool:
@@ -46,12 +72,15 @@ def remove(runtime, responder_id: int) -> bool:
         return True
 
 
-def listing(runtime, agency_id: str = None) -> list[Responder]:
+def listing(runtime, agency_id: Optional[str] = None, inactive: bool = False) -> list[Duty]:
+    """Active duty numbers by agency; with `inactive`, the deactivated ones too, after them."""
     with runtime.db.session() as session:
-        query = select(Responder).where(Responder.active.is_(True)).order_by(Responder.agency_id, Responder.id)
+        query = select(Responder).order_by(Responder.agency_id, Responder.active.desc(), Responder.id)
+        if not inactive:
+            query = query.where(Responder.active.is_(True))
         if agency_id:
             query = query.where(Responder.agency_id == agency_id)
-        return list(session.scalars(query))
+        return [_duty(runtime.vault, r) for r in session.scalars(query)]
 
 
 def load_demo(runtime) -> int:

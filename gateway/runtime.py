@@ -60,6 +60,11 @@ class Runtime:
         return SinkProvider(s.var_dir / "sms-sink.log")
 
 
+def data_key(settings: Settings) -> str:
+    """DATA_KEY, or in development the key kept under VAR_DIR (created on first use)."""
+    return settings.data_key or development_key(settings.var_dir / "data.key")
+
+
 def build_runtime(settings: Settings, strict: bool = True,
                   redis_timeout: Optional[float] = REDIS_TIMEOUT_SECONDS,
                   write_poll_seconds: float = WEB_WRITE_POLL_SECONDS) -> Runtime:
@@ -78,8 +83,7 @@ def build_runtime(settings: Settings, strict: bool = True,
         content_problems = exc.problems
     if strict and content_problems:
         raise ConfigError(content_problems)
-    key = settings.data_key or development_key(settings.var_dir / "data.key")
-    runtime = Runtime(settings, content, Vault(key), Database(settings.database_url, write_poll_seconds),
+    runtime = Runtime(settings, content, Vault(data_key(settings)), Database(settings.database_url, write_poll_seconds),
                       tuple(content_problems), redis_timeout)
     if strict and settings.production:
         if problems := roster.production_problems(runtime):

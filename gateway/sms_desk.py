@@ -269,7 +269,7 @@ class SmsDesk:
     def _responder_case(self, turn: Turn, parsed: Parsed) -> tuple[Optional[Responder], Optional[Report]]:
         """The sender as a duty responder, and the report named, if that responder's agency was
         alerted about it. Anything else gets the same answer as an unknown code."""
-        responder = turn.session.scalar(select(Responder).where(Responder.phone == turn.sender,
+        responder = turn.session.scalar(select(Responder).where(Responder.phone_index.in_(turn.indexes),
                                                                 Responder.active.is_(True)).order_by(Responder.id))
         ref = parsed.words[0].upper() if parsed.words else ""
         if responder is None or not ref:

@@ -545,7 +545,10 @@ def test_operator_adds_and_deactivates_a_duty_number(app, runtime, staff):
     assert "added to Polres OKI." in added.get_data(as_text=True)
     with runtime.db.session() as session:
         responder = session.scalar(select(Responder).where(Responder.name == "Piket malam"))
-    assert responder.phone == "+6281299990000" and responder.active
+    assert runtime.vault.decrypt(responder.phone_enc) == "+6281299990000" and responder.active
+    assert responder.phone_index == runtime.vault.blind_index("+6281299990000")
+    page = client.get("/console/responders").get_data(as_text=True)
+    assert "+62 812-****-0000" in page and "81299990000" not in page  # masked, as volunteers are
     bad = client.post("/console/responders", data={"csrf_token": token, "agency": "polres_oki", "name": "X",
                                                    "phone": "12345"}, follow_redirects=True)
     assert bad.status_code == 200 and "not a valid phone number" in bad.get_data(as_text=True)

@@ -11,10 +11,11 @@ from inline_jobs import drain
 from phone import Phone, flask_transport
 from sqlalchemy import select, text, update
 
-from gateway import create_app, keys, retention
+from gateway import community, create_app, keys, retention, roster
 from gateway.store.models import AuditEvent, Contact, InboundMessage, Message, Note, Outbox, Report, Staff
 
 REPORTER = "+6281298765432"
+DESK, VOLUNTEER = "+6281277776666", "+6281255554444"
 REPORT = ["1", "1", "1", "2", "2", "1", "1"]  # job fraud, woman, OKI, not urgent, contact ok, send
 _ids = itertools.count(1)
 
@@ -38,13 +39,19 @@ def test_key_rotation_reencrypts_and_reindexes_everything(settings_overrides, mo
     ref = dial(app)[-1].split("Kode: ")[1][:6]
     text_sms(app, "STOP")
     drain(rt, monkeypatch)
+    roster.add(rt, "polres_oki", "Piket PPA OKI", DESK)
+    community.add_volunteer(rt, "Bu Ani", "16.02", VOLUNTEER)
 
     app2, rt2 = make_app(settings_overrides, data_key=f"{new},{old}")
-    assert keys.rotate(rt2) == {"reports": 1, "messages": 1, "inbound_messages": 1, "contacts": 1}
+    assert keys.rotate(rt2) == {"reports": 1, "messages": 1, "inbound_messages": 1, "contacts": 1, "responders": 1,
+                                "volunteers": 1}
     assert keys.rotate(rt2)["reports"] == 1  # twice is harmless
 
     app3, rt3 = make_app(settings_overrides, data_key=new)  # the old key is gone
+    assert [d.phone for d in roster.listing(rt3)] == [DESK]
+    assert roster.add(rt3, "polres_oki", "Piket PPA OKI", DESK).id == 1  # found by the new index: not added twice
     with rt3.db.session() as session:
+        assert community.active_volunteer(session, rt3.vault.blind_indexes(VOLUNTEER)) is not None
         report = session.scalar(select(Report))
         assert rt3.vault.decrypt(report.reporter_phone_enc) == REPORTER
         assert report.reporter_index == rt3.vault.blind_index(REPORTER)

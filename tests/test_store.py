@@ -236,6 +236,61 @@ def test_migrations_downgrade_and_upgrade_again(database_url):
         engine.dispose()
 
 
+DUTY_NUMBERS = ("+6281277776666", "+6281277775555")
+
+
+def _insert_clear_responders(engine) -> None:
+    with engine.begin() as conn:
+        for n, phone in enumerate(DUTY_NUMBERS, 1):
+            conn.execute(text("INSERT INTO responders (agency_id, name, phone, active, demo, created_at) "
+                              "VALUES (:agency, :name, :phone, :yes, :no, CURRENT_TIMESTAMP)"),
+                         {"agency": "polres_oki", "name": f"Piket {n}", "phone": phone, "yes": True, "no": False})
+
+
+def test_the_migration_encrypts_duty_numbers_already_stored(database_url):
+    """Rows written in clear before duty numbers were encrypted are converted by the upgrade,
+    found by their blind index after it, and written back in clear by the downgrade."""
+    key, engine = new_key(), create_engine(database_url)
+    try:
+        command.downgrade(alembic_config(database_url), "0006")
+        _insert_clear_responders(engine)
+        with pytest.raises(RuntimeError, match="db-upgrade"):  # never encrypted under a guessed key
+            command.upgrade(alembic_config(database_url), "head")
+        command.upgrade(alembic_config(database_url, data_key=key), "head")
+        vault = Vault(key)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT phone_enc, phone_index FROM responders ORDER BY id")).all()
+            assert "phone" not in {c["name"] for c in inspect(conn).get_columns("responders")}
+            dump = " ".join(str(row) for row in conn.execute(text("SELECT * FROM responders")))
+        assert [vault.decrypt(enc) for enc, _ in rows] == list(DUTY_NUMBERS)
+        assert [index for _, index in rows] == [vault.blind_index(p) for p in DUTY_NUMBERS]
+        assert not any(p[1:] in dump or p[3:] in dump for p in DUTY_NUMBERS)
+        command.downgrade(alembic_config(database_url, data_key=key), "0006")
+        with engine.connect() as conn:
+            assert [r[0] for r in conn.execute(text("SELECT phone FROM responders ORDER BY id"))] == list(DUTY_NUMBERS)
+    finally:
+        engine.dispose()
+
+
+def test_a_new_sqlite_file_is_readable_by_its_owner_only(tmp_path, settings_overrides):
+    from gateway import create_app
+    from gateway.store.migrate import upgrade
+
+    fresh = tmp_path / "fresh" / "gateway.db"
+    upgrade(f"sqlite:///{fresh}")
+    assert fresh.stat().st_mode & 0o777 == 0o600
+    loose = tmp_path / "loose.db"
+    loose.touch(mode=0o644)
+    loose.chmod(0o644)
+    app = create_app({**settings_overrides, "database_url": f"sqlite:///{loose}", "data_key": None})
+    try:
+        assert loose.stat().st_mode & 0o777 == 0o600  # an existing file is taken back to the owner alone
+        assert (settings_overrides["var_dir"] / "data.key").stat().st_mode & 0o777 == 0o600
+    finally:
+        app.extensions["gateway"].runtime.db.dispose()
+        app.extensions["gateway"].runtime.redis.close()
+
+
 # ---- a report the database refuses --------------------------------------------------------
 # tests/golden/report_database_down.*.yaml covers a missing table on SQLite; these cover a
 # transaction that fails at its very end (after the report and outbox rows were written) and a

@@ -8,12 +8,11 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from .. import dispatch, outbox, roster
 from ..errors import ConfigError
-from ..store.models import Responder
+from ..phones import mask_numbers
 from . import accounts, actions, auth, casefile, cases, csrf, headers, stats, svg
 from .labels import Labels, minutes, wib
 
@@ -195,10 +194,10 @@ def service():
 @bp.get("/responders")
 @auth.roles("operator")
 def responders():
+    """Duty numbers shown masked, as volunteers' are: enough to tell them apart on a screen
+    someone else may see; the full number is in `flask --app gateway responders list`."""
     rt = _runtime()
-    with rt.db.session() as session:
-        rows = list(session.scalars(select(Responder).order_by(Responder.agency_id, Responder.active.desc(),
-                                                               Responder.id)))
+    rows = [(duty, mask_numbers(duty.phone)) for duty in roster.listing(rt, inactive=True)]
     return render_template("console/responders.html", rows=rows, agencies=rt.content.directory.agencies)
 
 

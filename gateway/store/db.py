@@ -12,7 +12,10 @@ sleeps through free moments either (with SQLite's back-off and the web first, wo
 seconds behind at 100 reports a second). BENCHMARKS.md has the figures."""
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,11 +83,31 @@ class _PollingConnection(sqlite3.Connection):
         return super().cursor(factory)
 
 
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file readable by its owner only (0600), or take an existing one
+    back to that: it holds encrypted personal data, and the key often sits in the same directory.
+    SQLite gives its -wal and -shm files the database file's mode. Nothing for a server database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    if path.exists():
+        for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if part.is_file() and (mode := stat.S_IMODE(part.stat().st_mode)) & 0o077:
+                part.chmod(mode & 0o700)
+                logging.getLogger(__name__).warning("%s was readable by others (%o): now owner only", part.name, mode)
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # another process made it first, the same way
+        pass
+
+
 class Database:
     def __init__(self, url: str, write_poll_seconds: float = WEB_WRITE_POLL_SECONDS):
         self.url = make_url(url)
-        if self.url.get_backend_name() == "sqlite" and self.url.database not in (None, "", ":memory:"):
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         sqlite = self.url.get_backend_name() == "sqlite"
         # A server connection can go stale (PostgreSQL restarted): test it at checkout. A file cannot,
         # and the test would cost a statement on every unit of work.

@@ -65,15 +65,18 @@ class Outbox(Base):
 
 
 class Responder(Base):
-    """A duty number of an agency (staff phones, so kept out of the public config)."""
+    """A duty number of an agency (staff phones, so kept out of the public config), encrypted
+    and looked up by blind index like every other number: a responder's phone is personal data,
+    and a leaked table must not give a trafficker the police duty phones."""
 
     __tablename__ = "responders"
-    __table_args__ = (UniqueConstraint("agency_id", "phone"),)
+    __table_args__ = (UniqueConstraint("agency_id", "phone_index", name="uq_responders_agency_phone"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agency_id: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    phone: Mapped[str] = mapped_column(String(20))
+    phone_enc: Mapped[str] = mapped_column(Text)
+    phone_index: Mapped[str] = mapped_column(String(64), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
