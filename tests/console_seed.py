@@ -60,9 +60,10 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-def sign_in(client, login: str, password: str = PASSWORD):
-    token = csrf_of(client.get("/console/sign-in").get_data(as_text=True))
-    return client.post("/console/sign-in", data={"login": login, "password": password, "csrf_token": token})
+def sign_in(client, login: str, password: str = PASSWORD, **request):
+    token = csrf_of(client.get("/console/sign-in", **request).get_data(as_text=True))
+    return client.post("/console/sign-in", data={"login": login, "password": password, "csrf_token": token},
+                       **request)
 
 
 def page_token(client, path: str) -> str:

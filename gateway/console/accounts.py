@@ -1,29 +1,43 @@
-"""Staff accounts: argon2id password hashes, and a lock-out that makes guessing slow.
+"""Staff accounts: argon2id password hashes, and limits that make guessing slow without letting
+anyone lock another person out.
 
-After MAX_FAILED_ATTEMPTS wrong passwords in a row an account is locked for LOCKOUT_SECONDS,
-whoever tries; a correct password while locked is refused too, so the lock cannot be probed.
+- Per source address: after FAILED_SIGN_INS_PER_ADDRESS.count wrong sign-ins (any login) in its
+  window, an address is refused before any password is checked (429).
+- Per account and address: after MAX_FAILED_ATTEMPTS wrong passwords in a row from one address,
+  the account is locked for LOCKOUT_SECONDS for that address only; a correct password from there
+  is refused too, so the lock cannot be probed. The same account still signs in from elsewhere:
+  a lock-out counted per account alone let anyone lock any account, forever, by repeating five
+  guesses every quarter of an hour.
+
+Both are counted in Redis, where the address's limit lives, with the other abuse limits. They
+need the real caller's address: behind a reverse proxy PROXY_HOPS must be set, or every caller
+shares the proxy's. Redis trouble lets sign-ins through unthrottled, as for every limit.
 An unknown login costs the same hash verification as a known one, so timing does not tell
 which logins exist."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from redis.exceptions import RedisError
+from sqlalchemy import select
 
 from ..errors import ConfigError
+from ..limits import Limit
 from ..store.models import Staff
 
 log = logging.getLogger(__name__)
 
 ROLES = ("agency_staff", "coordinator", "operator")
-MAX_FAILED_ATTEMPTS = 5
-LOCKOUT_SECONDS = 15 * 60
+MAX_FAILED_ATTEMPTS = 5     # wrong passwords in a row for one account from one address
+LOCKOUT_SECONDS = 15 * 60   # then that account is locked for that address this long
+FAILED_SIGN_INS_PER_ADDRESS = Limit("sign-in-failed", 20, 15 * 60)  # any login, per source address
 MIN_PASSWORD_LENGTH = 10
+FAILURES_KEY = "signin:fail:{}:{}"  # staff id, address: wrong passwords in a row
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
@@ -48,8 +62,8 @@ def _account(staff: Staff) -> Account:
     return Account(staff.id, staff.login, staff.name, staff.role, staff.agency_id)
 
 
-def _utc(moment: Optional[datetime]) -> Optional[datetime]:
-    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+class Throttled(Exception):
+    """Too many wrong sign-ins from this address: refused before any password is checked."""
 
 
 def add(runtime, login: str, name: str, role: str, password: str, agency_id: Optional[str] = None) -> Account:
@@ -65,17 +79,25 @@ def add(runtime, login: str, name: str, role: str, password: str, agency_id: Opt
         if session.scalar(select(Staff).where(Staff.login == login)) is not None:
             raise ConfigError(f"login {login!r} is taken (removed accounts keep theirs, for the audit trail)")
         staff = Staff(login=login, name=name, role=role, agency_id=agency_id, password_hash=_hasher.hash(password),
-                      active=True, failed_attempts=0)
+                      active=True)
         session.add(staff)
         session.flush()
         return _account(staff)
 
 
-def listing(runtime) -> list[tuple[Account, Optional[datetime]]]:
-    """Active accounts with the end of their lock-out, if any."""
+def listing(runtime) -> list[tuple[Account, int]]:
+    """Active accounts, each with the number of addresses it is locked out for now."""
+    locks: dict[int, int] = {}
+    try:
+        for key in runtime.redis.scan_iter(match=FAILURES_KEY.format("*", "*"), count=500):
+            staff_id = key.decode().split(":")[2]
+            if staff_id.isdigit() and int(runtime.redis.get(key) or 0) >= MAX_FAILED_ATTEMPTS:
+                locks[int(staff_id)] = locks.get(int(staff_id), 0) + 1
+    except RedisError:
+        pass
     with runtime.db.session() as session:
         rows = session.scalars(select(Staff).where(Staff.active.is_(True)).order_by(Staff.id))
-        return [(_account(s), _utc(s.locked_until)) for s in rows]
+        return [(_account(s), locks.get(s.id, 0)) for s in rows]
 
 
 def remove(runtime, login: str) -> bool:
@@ -93,34 +115,57 @@ def active(runtime, staff_id: int) -> Optional[Account]:
         return _account(staff) if staff is not None and staff.active else None
 
 
-def sign_in(runtime, login: str, password: str, now: Optional[datetime] = None) -> Optional[Account]:
-    """The account when the password is right and the account not locked; else None."""
-    now = now or datetime.now(timezone.utc)
+def sign_in(runtime, login: str, password: str, address: str) -> Optional[Account]:
+    """The account when the password is right and the account not locked for `address`; else
+    None. Raises Throttled, before any check, once the address has failed too often."""
+    limiter = runtime.limiter
+    if limiter.used_up(FAILED_SIGN_INS_PER_ADDRESS, address):
+        raise Throttled(address)
     with runtime.db.session() as session:
         staff = session.scalar(select(Staff).where(Staff.login == login, Staff.active.is_(True)))
         if staff is None:
             _verify(_DUMMY_HASH, password)
+            limiter.hit(FAILED_SIGN_INS_PER_ADDRESS, address)
             return None
-        locked = staff.locked_until is not None and _utc(staff.locked_until) > now
+        failures = FAILURES_KEY.format(staff.id, address)
+        locked = _failures(runtime, failures) >= MAX_FAILED_ATTEMPTS
         if _verify(staff.password_hash, password) and not locked:
-            staff.failed_attempts, staff.locked_until, staff.last_login_at = 0, None, now
+            staff.last_login_at = datetime.now(timezone.utc)
             if _hasher.check_needs_rehash(staff.password_hash):
                 staff.password_hash = _hasher.hash(password)
+            _forget(runtime, failures)
             return _account(staff)
+        limiter.hit(FAILED_SIGN_INS_PER_ADDRESS, address)
         if not locked:
-            _count_failure(session, staff, now)
+            _count_failure(runtime, failures, staff.id)
         return None
 
 
-def _count_failure(session, staff: Staff, now: datetime) -> None:
-    """Counted in the database, not in Python, so parallel guesses cannot overwrite each other's count."""
-    failures = session.execute(update(Staff).where(Staff.id == staff.id)
-                               .values(failed_attempts=Staff.failed_attempts + 1)
-                               .returning(Staff.failed_attempts)).scalar_one()
-    if failures >= MAX_FAILED_ATTEMPTS:
-        session.execute(update(Staff).where(Staff.id == staff.id)
-                        .values(failed_attempts=0, locked_until=now + timedelta(seconds=LOCKOUT_SECONDS)))
-        log.warning("console account %s locked after %d failed sign-ins", staff.id, MAX_FAILED_ATTEMPTS)
+def _failures(runtime, key: str) -> int:
+    try:
+        return int(runtime.redis.get(key) or 0)
+    except RedisError:
+        return 0
+
+
+def _forget(runtime, key: str) -> None:
+    try:
+        runtime.redis.delete(key)
+    except RedisError:
+        pass
+
+
+def _count_failure(runtime, key: str, staff_id: int) -> None:
+    """One more wrong password in a row from this address; each one starts the lock-out's clock
+    again, so it ends LOCKOUT_SECONDS after the last counted guess. Counted in Redis, not in
+    Python, so parallel guesses cannot overwrite each other's count."""
+    try:
+        with runtime.redis.pipeline() as pipe:
+            failures = pipe.incr(key).expire(key, LOCKOUT_SECONDS).execute()[0]
+    except RedisError:
+        return
+    if failures == MAX_FAILED_ATTEMPTS:
+        log.warning("console account %s locked for one address after %d failed sign-ins", staff_id, failures)
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -35,8 +35,8 @@ def staff_add(login: str, name: str, role: str, agency: str, password: str) -> N
 @staff.command("list")
 @with_appcontext
 def staff_list() -> None:
-    for account, locked_until in accounts.listing(cli_runtime()):
-        lock = f"  (locked until {locked_until:%Y-%m-%d %H:%M} UTC)" if locked_until else ""
+    for account, locks in accounts.listing(cli_runtime()):
+        lock = f"  (locked for {locks} address{'es' if locks > 1 else ''})" if locks else ""
         click.echo(f"{account.id}\t{account.login}\t{account.role}\t{account.agency_id or '-'}\t{account.name}{lock}")
 
 

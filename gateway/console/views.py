@@ -71,14 +71,21 @@ def sign_in():
     # only a POST may sign in.
     if request.method != "POST":
         return render_template("console/sign_in.html", next=_safe_next(request.args.get("next", "")))
-    account = accounts.sign_in(_runtime(), request.form.get("login", "").strip(), request.form.get("password", ""))
+    again = _safe_next(request.form.get("next", ""))
+    try:
+        account = accounts.sign_in(_runtime(), request.form.get("login", "").strip(), request.form.get("password", ""),
+                                   request.remote_addr or "unknown")
+    except accounts.Throttled:
+        window = accounts.FAILED_SIGN_INS_PER_ADDRESS.window_seconds // 60
+        flash(f"Too many failed sign-ins from your network. Wait up to {window} minutes, then try again.", "error")
+        return render_template("console/sign_in.html", next=again), 429
     if account is None:
-        flash(f"Sign-in failed. After {accounts.MAX_FAILED_ATTEMPTS} failed attempts an account is locked for "
-              f"{accounts.LOCKOUT_SECONDS // 60} minutes.", "error")
-        return render_template("console/sign_in.html", next=_safe_next(request.form.get("next", ""))), 401
+        flash(f"Sign-in failed. After {accounts.MAX_FAILED_ATTEMPTS} failed attempts in a row an account is locked "
+              f"for {accounts.LOCKOUT_SECONDS // 60} minutes on this device's network.", "error")
+        return render_template("console/sign_in.html", next=again), 401
     auth.begin(account)
     log.info("console sign-in: staff %s", account.id)
-    return redirect(_safe_next(request.form.get("next", "")) or url_for(HOME[account.role]))
+    return redirect(again or url_for(HOME[account.role]))
 
 
 @bp.post("/sign-out")

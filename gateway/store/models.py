@@ -192,8 +192,6 @@ class Staff(Base):
     agency_id: Mapped[Optional[str]] = mapped_column(String(64))  # agency_staff only
     password_hash: Mapped[str] = mapped_column(String(200))       # argon2id, never the password
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
