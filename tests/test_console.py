@@ -238,6 +238,30 @@ def test_sign_out_ends_the_session(app, staff):
     assert client.get("/console/overview").status_code == 302
 
 
+def copy_of_cookie(app, client):
+    """Another browser holding the same session cookie, as one copied off a shared phone would be."""
+    copy = app.test_client()
+    copy.set_cookie("tppo_console", client.get_cookie("tppo_console", path="/console").value, path="/console")
+    return copy
+
+
+def test_a_cookie_copied_before_sign_out_opens_nothing_after(app, runtime, seeded, staff):
+    client = signed_in(app, "oki")
+    copy = copy_of_cookie(app, client)
+    token = page_token(copy, f"/console/cases/{seeded.oki_ref}")  # the copy works while the session lives
+    client.post("/console/sign-out", data={"csrf_token": page_token(client, "/console/cases")})
+    assert copy.get(f"/console/cases/{seeded.oki_ref}").status_code == 302
+    note = copy.post(f"/console/cases/{seeded.oki_ref}/note", data={"csrf_token": token, "note": "x"})
+    assert note.status_code == 400 and not audit_rows(runtime, "noted")  # the session and its token are gone
+    assert signed_in(app, "oki").get("/console/cases").status_code == 200  # signing in again works
+
+
+def test_signing_out_ends_the_accounts_other_sessions_too(app, staff):
+    phone, desk = signed_in(app, "coordinator"), signed_in(app, "coordinator")
+    phone.post("/console/sign-out", data={"csrf_token": page_token(phone, "/console/overview")})
+    assert desk.get("/console/overview").status_code == 302
+
+
 def test_a_removed_account_loses_its_open_session_at_once(app, staff):
     client = signed_in(app, "oki")
     assert client.get("/console/cases").status_code == 200

@@ -24,7 +24,7 @@ from typing import Optional
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..errors import ConfigError
 from ..limits import Limit
@@ -52,6 +52,7 @@ class Account:
     name: str
     role: str
     agency_id: Optional[str]
+    generation: int = 0  # of its sessions: a cookie signed in under another one is void
 
     @property
     def actor(self) -> str:
@@ -59,7 +60,7 @@ class Account:
 
 
 def _account(staff: Staff) -> Account:
-    return Account(staff.id, staff.login, staff.name, staff.role, staff.agency_id)
+    return Account(staff.id, staff.login, staff.name, staff.role, staff.agency_id, staff.session_generation or 0)
 
 
 class Throttled(Exception):
@@ -106,7 +107,16 @@ def remove(runtime, login: str) -> bool:
         if staff is None:
             return False
         staff.active = False  # its sessions end at their next request
+        staff.session_generation = Staff.session_generation + 1
         return True
+
+
+def end_sessions(runtime, staff_id: int) -> None:
+    """Void every session cookie the account signed in with, here and on any other device: the
+    server, not the browser, decides that a session is over."""
+    with runtime.db.session() as session:
+        session.execute(update(Staff).where(Staff.id == staff_id)
+                        .values(session_generation=Staff.session_generation + 1))
 
 
 def active(runtime, staff_id: int) -> Optional[Account]:

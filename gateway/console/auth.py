@@ -1,6 +1,8 @@
 """Who is signed in. The session cookie (signed with SECRET_KEY, HttpOnly, SameSite=Lax,
-Secure in production) carries only the staff id and the sign-in time; the account is read
-again on every request, so removing it ends its sessions at once."""
+Secure in production) carries only the staff id, the sign-in time and the account's session
+generation. The account is read again on every request, and the cookie holds only while the
+generation matches: signing out moves it on, so a cookie copied before (from a shared phone, a
+proxy log) opens nothing after, and removing the account ends its sessions at once."""
 from __future__ import annotations
 
 import time
@@ -21,13 +23,20 @@ def _runtime():
 def begin(account: accounts.Account) -> None:
     session.clear()
     session.permanent = True
-    session["staff"], session["since"] = account.id, int(time.time())
+    session["staff"], session["since"], session["gen"] = account.id, int(time.time()), account.generation
     csrf.rotate()
 
 
 def end() -> None:
     session.clear()
     csrf.rotate()
+
+
+def sign_out() -> None:
+    """End this session and every other one of the account, server-side."""
+    if g.get("staff") is not None:
+        accounts.end_sessions(_runtime(), g.staff.id)
+    end()
 
 
 def load() -> None:
@@ -40,7 +49,8 @@ def load() -> None:
         end()
         return
     g.staff = accounts.active(_runtime(), staff_id)
-    if g.staff is None:
+    if g.staff is None or g.staff.generation != session.get("gen"):
+        g.staff = None
         end()
 
 

@@ -90,7 +90,7 @@ def sign_in():
 
 @bp.post("/sign-out")
 def sign_out():
-    auth.end()
+    auth.sign_out()
     flash("Signed out.", "info")
     return redirect(url_for("console.sign_in"))
 

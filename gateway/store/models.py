@@ -192,6 +192,9 @@ class Staff(Base):
     agency_id: Mapped[Optional[str]] = mapped_column(String(64))  # agency_staff only
     password_hash: Mapped[str] = mapped_column(String(200))       # argon2id, never the password
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Every session cookie carries the generation it was signed in under; signing out or removing
+    # the account moves it on, so a copied cookie stops working at once, not when it expires.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_login_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
