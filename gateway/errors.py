@@ -19,3 +19,7 @@ class EffectFailed(Exception):
 
 class ReportNotSaved(EffectFailed):
     """The database refused a report: the caller must not show a reference code."""
+
+
+class LimitReached(EffectFailed):
+    """An abuse limit refused the effect: nothing was saved, and the caller is told so politely."""

@@ -1,19 +1,52 @@
 """Abuse limits, counted in Redis per phone number (by blind index, never the number).
 
-Limits are checked where refusing costs nothing already given: a new USSD session (never a hop
-inside one, so a report under way always completes) and an incoming SMS. Whoever is refused
-hears why, politely, once. Per source address there is only the token check's limit: every
-genuine callback comes from the aggregator's few addresses, so limiting those would silence
-everyone at once. Redis trouble lets everything through: a limit must never cost a report."""
+Limits are checked where the work is done and where refusing costs nothing already given: the
+start of a USSD session (its first hop, whatever its text carries, never a hop inside one, so a
+report under way always completes), the filing of a report itself (gateway.reports), and an
+incoming SMS. A number that cannot be read is counted under one key for its digits, so garbage
+is limited like a number. Whoever is refused hears why, politely. Per source address there is
+only the token check's limit: every genuine callback comes from the aggregator's few addresses,
+so limiting those would silence everyone at once. Redis trouble lets everything through: a
+limit must never cost a report."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Optional
 
 from redis import Redis
 from redis.exceptions import RedisError
+
+# A USSD session's first hop: count the session and keep the verdict for its later hops, in one
+# round trip. KEYS: the session's verdict, the sessions counter, the reports counter.
+# ARGV: the verdict's lifetime, the sessions limit, the sessions window, the reports limit.
+_SESSION_START = """
+local kept = redis.call('GET', KEYS[1])
+if kept then return kept end
+local sessions = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local reports = tonumber(redis.call('GET', KEYS[3]) or '0')
+local verdict = '1'
+if sessions > tonumber(ARGV[2]) or reports >= tonumber(ARGV[4]) then verdict = '0' end
+redis.call('SET', KEYS[1], verdict, 'EX', ARGV[1])
+return verdict
+"""
+# Take back one use, never below zero and never creating a counter without its expiry.
+_GIVE_BACK = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+"""
+_NOT_DIGITS = re.compile(r"\D")
+
+
+def caller_key(vault, phone: Optional[str], raw: Optional[str]) -> str:
+    """Who a caller is for the limits and the session key: the blind index of the E.164 number,
+    or, for one that cannot be read, of its digits alone, so `not-a-number` and every other
+    string without digits share one key, and reformatting the same digits changes nothing."""
+    if phone:
+        return vault.blind_index(phone)
+    return vault.blind_index("unreadable:" + _NOT_DIGITS.sub("", raw or ""))
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +63,41 @@ class Limiter:
 
     def __init__(self, redis: Redis):
         self.redis = redis
+        self._session_start = redis.register_script(_SESSION_START)  # loaded on first use
+        self._give_back = redis.register_script(_GIVE_BACK)
 
     def _key(self, limit: Limit, who: str) -> str:
         return f"limit:{limit.name}:{who}:{int(time.time() // limit.window_seconds)}"
 
-    def hit(self, limit: Limit, who: str, unless_full: Optional[Limit] = None) -> bool:
-        """Count one use; False when it goes over the limit, or when `unless_full` is already
-        used up (read in the same round trip: a new USSD session checks both)."""
+    def hit(self, limit: Limit, who: str) -> bool:
+        """Count one use; False when it goes over the limit."""
         key = self._key(limit, who)
         try:
             with self.redis.pipeline() as pipe:
-                pipe.incr(key).expire(key, limit.window_seconds)
-                if unless_full is not None:
-                    pipe.get(self._key(unless_full, who))
-                replies = pipe.execute()
+                replies = pipe.incr(key).expire(key, limit.window_seconds).execute()
         except RedisError:
             return True
-        if unless_full is not None and int(replies[2] or 0) >= unless_full.count:
-            return False
         return replies[0] <= limit.count
+
+    def give_back(self, limit: Limit, who: str) -> None:
+        """Undo a `hit` whose work was not done (refused, or a retry of work already done)."""
+        try:
+            self._give_back(keys=[self._key(limit, who)])
+        except RedisError:
+            pass
+
+    def session_start(self, sessions: Limit, reports: Limit, who: str, session: str, ttl: int) -> bool:
+        """Whether the session `session` of `who` may go on. Its first hop counts a new session
+        and is refused when that goes over `sessions` or `reports` is already used up; the
+        verdict is kept for `ttl` seconds, so every later hop of the session, whatever its text,
+        gets the same answer without counting again. One round trip per hop."""
+        try:
+            verdict = self._session_start(
+                keys=[f"session:{session}:{who}", self._key(sessions, who), self._key(reports, who)],
+                args=[ttl, sessions.count, sessions.window_seconds, reports.count])
+        except RedisError:
+            return True
+        return verdict == b"1"
 
     def used_up(self, limit: Limit, who: str) -> bool:
         """Whether the window is already full, without counting a use."""

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from . import outbox
-from .errors import ReportNotSaved
+from .errors import LimitReached, ReportNotSaved
+from .limits import caller_key
 from .store.models import AuditEvent, Report
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,12 @@ def new_ref() -> str:
     return "".join(secrets.choice(REF_ALPHABET) for _ in range(REF_LENGTH))
 
 
-def session_key(channel: str, session_id: str) -> str:
-    return hashlib.sha256(f"{channel}:{session_id}".encode()).hexdigest()
+def session_key(channel: str, session_id: str, caller: str = "") -> str:
+    """One report per channel session and caller (`caller`: gateway.limits.caller_key, a blind
+    index). The caller is part of it because a session id can be sent again with another number:
+    that must never answer with the first reporter's code."""
+    return hashlib.sha256((f"{channel}:{session_id}:{caller}" if caller else f"{channel}:{session_id}").encode()
+                          ).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class NewReport:
     phone: Optional[str]  # E.164 or None when the number could not be read
     answers: Mapping[str, object]
     lang: str = "id"
+    raw_phone: Optional[str] = None  # as the channel sent it: an unreadable one is still limited
 
 
 class ReportDesk:
@@ -51,14 +57,45 @@ class ReportDesk:
                 or not isinstance(answers.get("urgent"), bool) or not isinstance(answers.get("contact"), bool):
             raise ReportNotSaved("incomplete answers")
 
-    @staticmethod
-    def _existing(session, key: str) -> Optional[str]:
-        return session.scalar(select(Report.ref).where(Report.session_key == key))
+    def _filed(self, key: str) -> Optional[str]:
+        """The code of the report this session already filed, if any."""
+        try:
+            with self.runtime.db.session() as session:
+                return session.scalar(select(Report.ref).where(Report.session_key == key))
+        except SQLAlchemyError as exc:
+            log.error("report look-up failed: %s", type(exc).__name__)
+            raise ReportNotSaved(type(exc).__name__) from None
 
     def submit(self, new: NewReport) -> str:
-        """Return the report's reference code; raise ReportNotSaved if it is not durable."""
+        """Return the report's reference code; raise ReportNotSaved if it is not durable, and
+        LimitReached when the number has filed its reports for the day. The limit is counted
+        here, where the report is made, whatever way the caller came: first, so that parallel
+        final hops cannot all slip under it, and given back when no new report was made (a
+        refusal, a failure, or a retried final hop that gets the code it was already shown)."""
         self._check(new.answers)
-        key = session_key(new.channel, new.session_id)
+        rt = self.runtime
+        who = caller_key(rt.vault, new.phone, new.raw_phone)
+        key, limit = session_key(new.channel, new.session_id, who), rt.limits["reports"]
+        if not rt.limiter.hit(limit, who):
+            rt.limiter.give_back(limit, who)
+            if (ref := self._filed(key)) is not None:
+                return ref
+            log.info("report refused on %s: the number's reports for the day are used up", new.channel)
+            raise LimitReached("reports per day")
+        try:
+            ref, report_id = self._insert(new, key)
+        except BaseException:
+            rt.limiter.give_back(limit, who)
+            raise
+        if report_id is None:  # the aggregator retried a final hop already answered
+            rt.limiter.give_back(limit, who)
+            return ref
+        log.info("report %s received on %s", report_id, new.channel)
+        outbox.enqueue(rt, "route_report", report_id, stamped=True)
+        return ref
+
+    def _insert(self, new: NewReport, key: str) -> tuple[str, Optional[int]]:
+        """The code and the new report's id, or the code and None when this session had filed it."""
         vault, a = self.runtime.vault, new.answers
         try:
             for attempt in range(5):
@@ -66,8 +103,8 @@ class ReportDesk:
                     with self.runtime.db.session() as session:
                         # The session key is unique: a retried final hop fails the insert and
                         # finds its report on the next attempt, without a look-up on the first.
-                        if attempt and (ref := self._existing(session, key)) is not None:
-                            return ref
+                        if attempt and (ref := session.scalar(select(Report.ref).where(Report.session_key == key))):
+                            return ref, None
                         ref = new_ref()
                         report = Report(
                             ref=ref, channel=new.channel, session_key=key, category=a["category"],
@@ -78,17 +115,10 @@ class ReportDesk:
                         session.flush()
                         outbox.add(session, "route_report", report.id)
                         session.add(AuditEvent(actor=new.channel, action="received", report_id=report.id))
-                        report_id = report.id
-                    break
+                        return ref, report.id
                 except IntegrityError:  # a retry of a filed report (found next time), or the code was taken
                     continue
-            else:
-                raise ReportNotSaved("no free reference code")
         except SQLAlchemyError as exc:
             log.error("report not saved: %s", type(exc).__name__)
             raise ReportNotSaved(type(exc).__name__) from None
-        log.info("report %s received on %s", report_id, new.channel)
-        if new.phone:
-            self.runtime.limiter.hit(self.runtime.limits["reports"], vault.blind_index(new.phone))
-        outbox.enqueue(self.runtime, "route_report", report_id, stamped=True)
-        return ref
+        raise ReportNotSaved("no free reference code")

@@ -3,20 +3,26 @@
 A channel that sends every input so far (Africa's Talking's `text`) keeps no state between
 hops: the engine replays the inputs, a pure function of the flow. That is cheaper than a state
 cached in Redis (about 25 µs to replay a report's seven keys, against about 150 µs for reading
-and writing the state; BENCHMARKS.md), and a menu hop then never waits on Redis. A channel
-that sends only the latest answer has its state kept in Redis (gateway.sessions) between hops.
-Only the screen being shown applies its effect, and effects are idempotent, so replays and
-aggregator retries never file a second report."""
+and writing the state; BENCHMARKS.md). A channel that sends only the latest answer has its
+state kept in Redis (gateway.sessions) between hops. Only the screen being shown applies its
+effect, and effects are idempotent, so replays and aggregator retries never file a second report.
+
+Every hop asks Redis one thing: its session's verdict on the per-number limits. A session's
+first hop cannot be told from its `text` (whoever holds the webhook token can send the whole
+path at once), so the first hop seen of each session id and number is counted as the start,
+and its verdict holds for the session's later hops."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Optional
 
+from config.settings import SESSION_TTL_SECONDS
 from flows.engine import Reply, State
 
 from . import community
-from .errors import EffectFailed
+from .errors import EffectFailed, LimitReached
+from .limits import caller_key
 from .phones import normalise
 from .reports import NewReport, ReportDesk
 from .sessions import SessionStore
@@ -32,8 +38,7 @@ class UssdHop:
 
     @cached_property
     def phone(self) -> Optional[str]:
-        """E.164, or None when not a valid number. Parsed on first use: only a session's first
-        hop (limits) and the hop that files something need it, not the menu hops between."""
+        """E.164, or None when not a valid number. Parsed once per hop, on first use."""
         return normalise(self.raw_phone)
 
 
@@ -74,17 +79,20 @@ class UssdService:
             self.sessions.save(hop.channel, hop.session_id, kept_state(self.flow, state))
 
     def _refused(self, hop: UssdHop) -> bool:
-        """Limits apply when a session starts, never inside one: a report under way completes."""
-        if hop.inputs or hop.phone is None:
-            return False
+        """Limits apply when a session starts, never inside one: a report under way completes,
+        and a session refused at its start stays refused."""
         rt = self.runtime
-        who = rt.vault.blind_index(hop.phone)
-        return not rt.limiter.hit(rt.limits["ussd"], who, unless_full=rt.limits["reports"])
+        return not rt.limiter.session_start(rt.limits["ussd"], rt.limits["reports"], self._caller(hop),
+                                            f"{hop.channel}:{hop.session_id}", SESSION_TTL_SECONDS)
+
+    def _caller(self, hop: UssdHop) -> str:
+        return caller_key(self.runtime.vault, hop.phone, hop.raw_phone)
 
     # -- effects: what the screen being shown asks the gateway to make durable ----------------
 
     def _submit_report(self, hop: UssdHop, state: State) -> dict:
-        return {"ref": self.desk.submit(NewReport(hop.channel, hop.session_id, hop.phone, state.answers, state.lang))}
+        return {"ref": self.desk.submit(NewReport(hop.channel, hop.session_id, hop.phone, state.answers, state.lang,
+                                                  raw_phone=hop.raw_phone))}
 
     def _subscribe_updates(self, hop: UssdHop, state: State) -> dict:
         code = state.answers["subscribe_region"]
@@ -104,6 +112,9 @@ class UssdService:
         if screen.effect:
             try:
                 extra = getattr(self, f"_{screen.effect}")(hop, state)
+            except LimitReached:
+                self._keep(hop, None)
+                return Reply(self.engine.catalog.text(state.lang, "session.limited"), end=True)
             except EffectFailed:
                 state = self.engine.goto(state, screen.on_error)
         reply = self.engine.reply(state, extra)

@@ -125,6 +125,70 @@ def test_reports_per_day_limit_refuses_at_the_start(settings_overrides):
     assert dial(app, keys_pressed=[])[0].startswith("END Terlalu banyak panggilan")
 
 
+def ussd_hop(app, session_id: str, text: str, number=REPORTER) -> str:
+    """One hop as whoever holds the webhook token can send it: any session id, any `text`."""
+    response = app.test_client().post("/at/ussd", data={"sessionId": session_id, "phoneNumber": number,
+                                                        "serviceCode": "*123#", "text": text})
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    return response.get_data(as_text=True)
+
+
+def reports_filed(rt) -> int:
+    with rt.db.session() as session:
+        return len(session.scalars(select(Report.id)).all())
+
+
+WHOLE_PATH = "*".join(REPORT)
+
+
+def test_a_first_hop_carrying_the_whole_path_counts_as_a_new_session(settings_overrides):
+    app, rt = make_app(settings_overrides, limit_ussd_sessions_per_hour=2)
+    assert "Kode: " in ussd_hop(app, "ATUid_path_1", WHOLE_PATH)
+    assert "Kode: " in ussd_hop(app, "ATUid_path_2", WHOLE_PATH)
+    refused = ussd_hop(app, "ATUid_path_3", WHOLE_PATH)
+    assert refused.startswith("END Terlalu banyak panggilan") and reports_filed(rt) == 2
+
+
+def test_a_session_refused_at_its_start_stays_refused(settings_overrides):
+    app, rt = make_app(settings_overrides, limit_ussd_sessions_per_hour=1)
+    dial(app, keys_pressed=[])
+    assert ussd_hop(app, "ATUid_again", "").startswith("END Terlalu banyak panggilan")
+    for sent in ("1", WHOLE_PATH):  # the same session, sent on as if the refusal had not happened
+        assert ussd_hop(app, "ATUid_again", sent).startswith("END Terlalu banyak panggilan")
+    assert reports_filed(rt) == 0
+
+
+def test_the_daily_reports_limit_holds_where_the_report_is_filed(settings_overrides):
+    app, rt = make_app(settings_overrides, limit_reports_per_day=2)
+    under_way = Phone(flask_transport(app.test_client()), number=REPORTER)
+    under_way.run(REPORT[:-1])  # begun while the number still had reports left
+    codes = [ussd_hop(app, f"ATUid_many_{n}", WHOLE_PATH) for n in range(2)]
+    assert all("Kode: " in c for c in codes)
+    last = under_way.press(REPORT[-1])  # the third report of the day: a polite end, nothing filed
+    assert last.startswith("END Terlalu banyak panggilan") and "Kode" not in last and reports_filed(rt) == 2
+    assert ussd_hop(app, "ATUid_many_0", WHOLE_PATH) == codes[0]  # a retried final hop keeps its code
+
+
+def test_unreadable_numbers_are_limited_under_one_key(settings_overrides):
+    app, rt = make_app(settings_overrides, limit_reports_per_day=1)
+    assert "Kode: " in ussd_hop(app, "ATUid_garbage_1", WHOLE_PATH, number="not-a-number")
+    for n, number in enumerate(("not-a-number", "still not a number", "")):
+        refused = ussd_hop(app, f"ATUid_garbage_{n + 2}", WHOLE_PATH, number=number)
+        assert refused.startswith("END Terlalu banyak panggilan")
+    assert reports_filed(rt) == 1
+
+
+def test_a_reused_session_id_never_returns_another_callers_code(settings_overrides):
+    app, rt = make_app(settings_overrides)
+    first = ussd_hop(app, "ATUid_reused", WHOLE_PATH)
+    other = ussd_hop(app, "ATUid_reused", WHOLE_PATH, number="+6281311112222")
+    ref = first.split("Kode: ")[1][:6]
+    assert ref not in other
+    with rt.db.session() as session:
+        mine = session.scalar(select(Report).where(Report.ref == ref))
+        assert rt.vault.decrypt(mine.reporter_phone_enc) == REPORTER
+
+
 def test_sms_limit_tells_once_and_stop_always_gets_through(settings_overrides, monkeypatch, fake_at):
     app, rt = make_app(settings_overrides, limit_sms_per_hour=2, at_username="sandbox",
                        at_api_key=fake_at.api_key, at_api_url=fake_at.base_url)
