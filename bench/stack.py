@@ -201,7 +201,7 @@ class Stack:
                    # every virtual user has its own number, and the limits are raised as well: the
                    # benchmark measures speed, tests/test_security.py the limits
                    LIMIT_USSD_SESSIONS_PER_HOUR="1000000000", LIMIT_REPORTS_PER_DAY="1000000000",
-                   LIMIT_SMS_PER_HOUR="1000000000")
+                   LIMIT_SMS_PER_HOUR="1000000000", LIMIT_SMS_SENT_PER_MINUTE="1000000000")
         return env
 
     def prepare_database(self, env: dict) -> None:

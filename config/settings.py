@@ -105,6 +105,9 @@ class Settings:
     limit_ussd_sessions_per_hour: float = 20
     limit_reports_per_day: float = 10
     limit_sms_per_hour: float = 30
+    # LIMIT_SMS_SENT_PER_MINUTE: SMS to residents sent per minute, all numbers together; alerts to
+    # responders are never held by it. The per-number limits cannot stop replies to many numbers.
+    limit_sms_sent_per_minute: float = 300
     log_format: str = ""          # LOG_FORMAT: json or text; empty: json in production, text in development
     log_level: str = "info"       # LOG_LEVEL: debug, info, warning or error, for the gateway's own lines
     time_scale: float = 1.0       # TIME_SCALE: multiplies every wait (back-off, follow-up window); tests use 0.01
@@ -140,6 +143,8 @@ class Settings:
             limit_reports_per_day=_number("LIMIT_REPORTS_PER_DAY", get("LIMIT_REPORTS_PER_DAY"),
                                           cls.limit_reports_per_day),
             limit_sms_per_hour=_number("LIMIT_SMS_PER_HOUR", get("LIMIT_SMS_PER_HOUR"), cls.limit_sms_per_hour),
+            limit_sms_sent_per_minute=_number("LIMIT_SMS_SENT_PER_MINUTE", get("LIMIT_SMS_SENT_PER_MINUTE"),
+                                              cls.limit_sms_sent_per_minute),
             retention_days=_number("RETENTION_DAYS", get("RETENTION_DAYS"), cls.retention_days),
             inbox_retention_days=_number("INBOX_RETENTION_DAYS", get("INBOX_RETENTION_DAYS"),
                                          cls.inbox_retention_days),
@@ -191,6 +196,8 @@ class Settings:
             out.append(f"LOG_FORMAT must be json or text, not {self.log_format!r}")
         if self.log_level not in LOG_LEVELS:
             out.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        if self.limit_sms_sent_per_minute < 1:
+            out.append("LIMIT_SMS_SENT_PER_MINUTE must be at least 1")
         if self.retention_days < 0 or self.inbox_retention_days < 0:
             out.append("RETENTION_DAYS and INBOX_RETENTION_DAYS must not be negative")
         if self.sms_channel not in SMS_PROVIDERS:

@@ -118,3 +118,11 @@ def per_number(settings) -> dict[str, Limit]:
     return {"ussd": Limit("ussd", int(settings.limit_ussd_sessions_per_hour), 3600),
             "reports": Limit("reports", int(settings.limit_reports_per_day), 86400),
             "sms": Limit("sms", int(settings.limit_sms_per_hour), 3600)}
+
+
+HELD_BY_BUDGET_KEY = "metrics:sms:held"  # SMS the send budget held back, counted for /metrics
+
+
+def send_budget(settings) -> Limit:
+    """Outgoing SMS per minute across every number (counted under one key, `all`)."""
+    return Limit("sms-sent", int(settings.limit_sms_sent_per_minute), 60)

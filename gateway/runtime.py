@@ -14,7 +14,7 @@ from . import roster
 from .content import Content, load_content
 from .crypto import Vault, development_key
 from .errors import ConfigError
-from .limits import Limit, Limiter, per_number
+from .limits import Limit, Limiter, per_number, send_budget
 from .sms.africastalking import AfricasTalkingProvider
 from .sms.base import Provider
 from .sms.sink import SinkProvider
@@ -49,6 +49,10 @@ class Runtime:
     @cached_property
     def limits(self) -> dict[str, Limit]:
         return per_number(self.settings)
+
+    @cached_property
+    def send_budget(self) -> Limit:
+        return send_budget(self.settings)
 
     @cached_property
     def provider(self) -> Provider:

@@ -3,6 +3,7 @@ token's failure limit and the network allowlist."""
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -200,6 +201,34 @@ def test_sms_limit_tells_once_and_stop_always_gets_through(settings_overrides, m
     text_sms(app, "STOP")
     drain(rt, monkeypatch)
     assert fake_at.messages[-1]["message"].startswith("Anda tidak akan menerima SMS lagi")
+
+
+def test_a_global_send_budget_holds_replies_but_never_alerts(settings_overrides, monkeypatch, fake_at, caplog):
+    """Spoofed senders, one per SMS, get past every per-number limit; the budget a minute holds
+    what is over it for a later minute, counts it, says so once, and lets alerts through."""
+    app, rt = make_app(settings_overrides, limit_sms_sent_per_minute=3, at_username="sandbox",
+                       at_api_key=fake_at.api_key, at_api_url=fake_at.base_url)
+    roster.add(rt, "polres_oki", "Piket PPA OKI", DESK)
+    spoofed = [f"+62812987650{n:02d}" for n in range(6)]
+    for sender in spoofed:
+        text_sms(app, "INFO OKI", sender=sender)
+    drain(rt, monkeypatch)
+    assert len(fake_at.messages) == 3
+    with rt.db.session() as session:
+        assert sorted(session.scalars(select(Message.state).where(Message.purpose == "reply"))) == \
+            ["retry"] * 3 + ["sent"] * 3
+    dial(app)  # a report while the budget is used up: its alert still goes at once
+    drain(rt, monkeypatch)
+    assert [m["to"] for m in fake_at.messages if m["to"] == DESK] == [DESK]
+    assert len(fake_at.messages) == 4
+    held = app.test_client().get("/metrics").get_data(as_text=True)
+    assert re.search(r"^gateway_sms_held_by_budget_total ([3-9]|\d\d+)\.0$", held, re.M)
+    assert [r.message for r in caplog.records].count(
+        "outgoing SMS budget reached (3 a minute): SMS to residents wait, alerts still go") == 1
+    for key in rt.redis.scan_iter("limit:sms-sent:*"):  # the next minute
+        rt.redis.delete(key)
+    drain(rt, monkeypatch)
+    assert sorted(m["to"] for m in fake_at.messages if m["to"] != DESK) == spoofed
 
 
 @pytest.fixture

@@ -8,10 +8,12 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import community, dispatch, outbox
+from gateway.limits import HELD_BY_BUDGET_KEY
 from gateway.routing import Case, route
 from gateway.sms.base import REJECTED, RETRY, SENT
 from gateway.sms.breaker import Breaker
@@ -25,6 +27,7 @@ from .runtime import runtime
 log = logging.getLogger(__name__)
 
 UNSTOPPABLE = ("alert", "optout")  # alerts go to registered responders; `optout` confirms a STOP
+UNBUDGETED = ("alert",)  # never held by the global send budget: a responder must hear of a report at once
 # Alerts a job sends itself once its transaction has committed; the rest go to RQ. Each send
 # gives up within SMS_SEND_TIMEOUT_SECONDS and the first failure hands the rest on, so a
 # provider outage costs a job one timeout, far under JOB_TIMEOUT_SECONDS.
@@ -172,9 +175,32 @@ def send_sms(message_id: int) -> str:
     return _deliver(rt, breaker, message, to, body)
 
 
+def _within_budget(rt, message: Message) -> bool:
+    """The global outgoing-SMS budget: per-number limits cannot stop replies to many numbers (a
+    spoofed sender per message), so SMS to residents share one budget a minute. Alerts are never
+    held. A held SMS waits for a later minute like a send that failed; it is counted for /metrics,
+    and the first in each minute is logged."""
+    if message.purpose in UNBUDGETED or rt.limiter.hit(rt.send_budget, "all"):
+        return True
+    rt.limiter.give_back(rt.send_budget, "all")  # a held SMS does not use the next one's place
+    try:
+        rt.redis.incr(HELD_BY_BUDGET_KEY)
+    except RedisError:
+        pass
+    if rt.limiter.first_refusal(rt.send_budget, "all"):
+        log.warning("outgoing SMS budget reached (%d a minute): SMS to residents wait, alerts still go",
+                    rt.send_budget.count)
+    return False
+
+
 def _deliver(rt, breaker: Breaker, message: Message, to: str, body: str) -> str:
     """Send a claimed message and record the outcome; raise TransientSendError to be retried."""
     message_id = message.id
+    if not _within_budget(rt, message):
+        with rt.db.session() as session:
+            session.execute(update(Message).where(Message.id == message_id, Message.state == "sending")
+                            .values(state="retry"), execution_options=UNSYNCED)
+        raise TransientSendError(f"message {message_id}: held by the outgoing SMS budget")
     result = rt.provider.send(to, body)
     breaker.record(ok=result.outcome != RETRY)
     state = {SENT: "sent", REJECTED: "rejected", RETRY: "retry"}[result.outcome]

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..limits import HELD_BY_BUDGET_KEY
 from ..store.models import AuditEvent, Message, Outbox, Report
 from ..web import WEBHOOK_BLUEPRINTS
 
@@ -142,12 +143,15 @@ class GatewayCollector:
             for name, value in fields.items():
                 if name.startswith("status:"):
                     responses.add_metric([route, name.split(":", 1)[1]], int(value))
+        held = CounterMetricFamily("gateway_sms_held_by_budget",
+                                   "SMS to residents held back by LIMIT_SMS_SENT_PER_MINUTE (sent in a later minute)")
+        held.add_metric([], int(redis.get(HELD_BY_BUDGET_KEY) or 0))
         depth = GaugeMetricFamily("gateway_queue_jobs", "RQ jobs by state", labels=["queue", "state"])
         depth.add_metric([queue.name, "queued"], queue.count)
         for state, registry in (("started", queue.started_job_registry), ("scheduled", queue.scheduled_job_registry),
                                 ("deferred", queue.deferred_job_registry), ("failed", queue.failed_job_registry)):
             depth.add_metric([queue.name, state], redis.zcard(registry.key))
-        return latency, responses, depth
+        return latency, responses, held, depth
 
     def _database(self):
         with self.runtime.db.session() as session:
