@@ -152,6 +152,18 @@ def check(rt, batch: outbox.Batch, assignment_id: int) -> str:
     return f"escalated to {above.agency_id}"
 
 
+OPEN_ASSIGNMENTS = ("waiting", "acknowledged", "unanswered")  # an agency that still has the case
+
+
+def _agencys_share(assignments: list[Assignment], agency_id: str) -> list[int]:
+    """The agency's assignments and everything escalated from them: its duty, wherever it went."""
+    share = [a.id for a in assignments if a.agency_id == agency_id]
+    for a in assignments:  # assignments are created parent first, so one pass finds every descendant
+        if a.parent_id in share and a.id not in share:
+            share.append(a.id)
+    return share
+
+
 def acknowledge(session: Session, report: Report, agency_id: str, actor: str,
                 responder_id: Optional[int] = None) -> bool:
     """Record an acknowledgement for `agency_id` (TERIMA from a duty responder, or a console
@@ -159,10 +171,7 @@ def acknowledge(session: Session, report: Report, agency_id: str, actor: str,
     settled. True for the first acknowledgement of the report."""
     now = datetime.now(timezone.utc)
     assignments = list(session.scalars(select(Assignment).where(Assignment.report_id == report.id)))
-    settled = [a.id for a in assignments if a.agency_id == agency_id]
-    for a in assignments:  # assignments are created parent first, so one pass finds every descendant
-        if a.parent_id in settled and a.id not in settled:
-            settled.append(a.id)
+    settled = _agencys_share(assignments, agency_id)
     changed = 0
     if settled:
         session.execute(update(Assignment).where(Assignment.id.in_(settled), Assignment.state == "waiting")
@@ -179,10 +188,36 @@ def acknowledge(session: Session, report: Report, agency_id: str, actor: str,
     return bool(first)
 
 
+def close_for_agency(session: Session, report: Report, agency_id: str, actor: str) -> Optional[str]:
+    """One agency is done with a case (SELESAI from its duty responder, or its staff in the
+    console): its assignment and those escalated from it close. The case itself closes only when
+    no assigned agency still has it open, or when a coordinator closes it (`close`): one agency
+    must not end the work of another, and SELESAI trusts the sender's number alone.
+    Returns "case" when this closed the case, "agency" when only the agency's part, None when
+    the agency had nothing open on it."""
+    if report.closed_at is not None:
+        return None
+    # The report's row first: two agencies closing at once on PostgreSQL must not each see the
+    # other still open and both leave the case open (SQLite has one writer anyway).
+    session.execute(select(Report.id).where(Report.id == report.id).with_for_update())
+    assignments = list(session.scalars(select(Assignment).where(Assignment.report_id == report.id)))
+    share = set(_agencys_share(assignments, agency_id))
+    closing = [a.id for a in assignments if a.id in share and a.state in OPEN_ASSIGNMENTS]
+    if not closing:
+        return None
+    session.execute(update(Assignment).where(Assignment.id.in_(closing), Assignment.state.in_(OPEN_ASSIGNMENTS))
+                    .values(state="closed"))
+    if any(a.state in OPEN_ASSIGNMENTS for a in assignments if a.id not in share):
+        audit(session, report.id, "closed_for_agency", agency_id, actor=actor)
+        return "agency"
+    return "case" if close(session, report, agency_id, actor) else None
+
+
 def close(session: Session, report: Report, detail: str, actor: str) -> bool:
-    """Close a case (SELESAI from a responder, or the console). Its waiting assignments are
-    settled too, since the deadline check escalates only a `waiting` one: a closed case must
-    not escalate. False when it was already closed."""
+    """Close a whole case: a coordinator in the console, or the last agency with a share in it
+    (`close_for_agency`). Its waiting assignments are settled too, since the deadline check
+    escalates only a `waiting` one: a closed case must not escalate. False when it was already
+    closed."""
     closed = session.execute(update(Report).where(Report.id == report.id, Report.closed_at.is_(None))
                              .values(closed_at=datetime.now(timezone.utc), status="closed")
                              .execution_options(synchronize_session="fetch")).rowcount

@@ -400,6 +400,6 @@ class SmsDesk:
         if report is None:
             return self.text(turn, "sms.unknown_ref")
         turn.report_id = report.id
-        dispatch.close(turn.session, report, responder.agency_id, actor=f"responder:{responder.id}")
+        dispatch.close_for_agency(turn.session, report, responder.agency_id, actor=f"responder:{responder.id}")
         return self.text(turn, "sms.closed", ref=report.ref)
 

@@ -66,5 +66,5 @@ def sign_in(client, login: str, password: str = PASSWORD, **request):
                        **request)
 
 
-def page_token(client, path: str) -> str:
-    return csrf_of(client.get(path).get_data(as_text=True))
+def page_token(client, path: str, **request) -> str:
+    return csrf_of(client.get(path, **request).get_data(as_text=True))

@@ -452,6 +452,17 @@ def test_closing_a_case(app, runtime, seeded, staff):
     assert "already closed" in again.get_data(as_text=True)
 
 
+def test_agency_staff_close_their_agencys_part_only(app, runtime, seeded, staff):
+    act(signed_in(app, "coordinator"), seeded.oki_ref, "reroute", agency="polres_oku")
+    oki = signed_in(app, "oki")
+    body = act(oki, seeded.oki_ref, "close").get_data(as_text=True)
+    assert "Closed for your agency. The case stays open until every agency alerted has closed it." in body
+    assert report(runtime, seeded.oki_ref).closed_at is None
+    assert "already closed its part" in act(oki, seeded.oki_ref, "close").get_data(as_text=True)
+    assert "Case closed." in act(signed_in(app, "oku"), seeded.oki_ref, "close").get_data(as_text=True)
+    assert report(runtime, seeded.oki_ref).status == "closed"
+
+
 def test_rerouting_alerts_the_other_agency_and_shows_it_the_case(app, runtime, seeded, staff):
     coordinator = signed_in(app, "coordinator")
     body = act(coordinator, seeded.oki_ref, "reroute", agency="polres_oku").get_data(as_text=True)

@@ -198,6 +198,51 @@ def test_a_case_closed_by_sms_does_not_escalate(esc_app, rt, fake_at, monkeypatc
     assert actions(rt).count("closed") == 1
 
 
+def _with_second_agency(esc_app, rt, monkeypatch) -> str:
+    """A report for Polres OKI that Polda's unit was given as well (a re-routing, as a coordinator does)."""
+    ref = dial_report(esc_app)
+    settle(rt, monkeypatch)
+    with rt.db.session() as session:
+        batch = outbox.Batch(rt, session)
+        dispatch.assign(rt, batch, session.scalar(select(Report).where(Report.ref == ref)), "polda_ppa_ppo",
+                        "re-routed")
+    batch.enqueue()
+    settle(rt, monkeypatch)
+    return ref
+
+
+def test_selesai_closes_only_the_senders_agencys_share(esc_app, rt, fake_at, monkeypatch):
+    """SELESAI trusts the sender's number alone, so it must not end another agency's work: the
+    case closes when the last agency given it has closed its part."""
+    ref = _with_second_agency(esc_app, rt, monkeypatch)
+    text(esc_app, OKI, f"SELESAI {ref}")
+    settle(rt, monkeypatch)
+    assert to(fake_at, OKI)[-1] == f"{ref} ditutup. Terima kasih."
+    assert assignments(rt) == {"polres_oki": "closed", "polda_ppa_ppo": "waiting"}
+    with rt.db.session() as session:
+        assert session.scalar(select(Report.closed_at)) is None
+    assert "closed_for_agency" in actions(rt) and "closed" not in actions(rt)
+    assert jobs.check_ack(check_id(rt, "polda_ppa_ppo")) == "unanswered at the top"  # still Polda's to answer
+    text(esc_app, POLDA, f"SELESAI {ref}")
+    settle(rt, monkeypatch)
+    assert assignments(rt) == {"polres_oki": "closed", "polda_ppa_ppo": "closed"}
+    with rt.db.session() as session:
+        assert session.scalar(select(Report.status)) == "closed"
+    assert actions(rt).count("closed") == 1
+
+
+def test_a_coordinator_closes_the_whole_case(esc_app, rt, fake_at, monkeypatch):
+    from gateway.console import accounts
+    from gateway.console import actions as console_actions
+
+    ref = _with_second_agency(esc_app, rt, monkeypatch)
+    coordinator = accounts.Account(1, "siti", "Siti", "coordinator", None)
+    with rt.db.session() as session:
+        report = session.scalar(select(Report).where(Report.ref == ref))
+        assert console_actions.close(rt, outbox.Batch(rt, session), coordinator, report) == "Case closed."
+    assert set(assignments(rt).values()) == {"closed"}
+
+
 def test_no_feedback_without_consent(esc_app, rt, fake_at, monkeypatch):
     ref = dial_report(esc_app, ["1", "1", "1", "2", "1", "2", "1"])  # may contact me: no
     settle(rt, monkeypatch)

@@ -49,7 +49,16 @@ def add_note(runtime, batch: outbox.Batch, account: Account, report: Report, tex
 
 
 def close(runtime, batch: outbox.Batch, account: Account, report: Report) -> str:
-    if not dispatch.close(batch.session, report, account.agency_id or account.role, account.actor):
+    """Agency staff close their agency's part, as SELESAI does; a coordinator closes the case."""
+    if report.closed_at is not None:
+        raise Refused("The case was already closed.")
+    if account.role == "agency_staff":
+        closed = dispatch.close_for_agency(batch.session, report, account.agency_id, account.actor)
+        if closed is None:
+            raise Refused("Your agency has already closed its part of this case.")
+        if closed == "agency":
+            return "Closed for your agency. The case stays open until every agency alerted has closed it."
+    elif not dispatch.close(batch.session, report, account.role, account.actor):
         raise Refused("The case was already closed.")
     return "Case closed."
 
