@@ -37,7 +37,7 @@ def test_every_screen_and_every_way_out_of_it_is_drawn(runner, runtime, lang, ti
     expected = set()
     for name, screen in flow.screens.items():
         expected |= {(name, o.goto) for o in screen.options if o.goto}
-        expected |= {(name, target) for target in (screen.next, screen.on_error) if target}
+        expected |= {(name, target) for target in (screen.next, screen.on_error, screen.more) if target}
     assert edges == expected
     assert title in result.output
 

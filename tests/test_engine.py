@@ -93,3 +93,25 @@ def test_back_on_home_stays_home(engine):
 def test_language_is_kept_for_the_whole_session(engine):
     state = engine.run(["4", "2", "1", "1"])
     assert state.lang == "en" and "Who is the victim?" in engine.reply(state).text
+
+
+def test_only_the_keys_on_the_page_shown_are_accepted(engine):
+    """A key from a page the caller has not seen is refused like any wrong key, never recorded;
+    once its page is shown it is accepted."""
+    first = engine.run(["1"])
+    hidden = [key for key in engine.options("category", "id") if key not in engine.shown(first)]
+    assert hidden
+    refused = engine.step(first, hidden[0])
+    assert refused.invalid and refused.screen == "category" and "category" not in refused.answers
+    region = engine.run(["1", "1", "1"])
+    assert engine.step(region, "17").invalid
+    assert engine.run(["98", "17"], region).answers["region"] == "16.74"
+
+
+def test_home_is_99_and_forgets_the_answers(engine):
+    cancelled = engine.run(["1", "1", "1", "2", "2", "2", "2"])
+    assert cancelled.screen == "cancelled" and cancelled.answers
+    assert engine.step(cancelled, "0").screen == "confirm"
+    home = engine.step(cancelled, "99")
+    assert home.screen == "main" and home.answers == {} and home.history == ()
+    assert engine.step(engine.run(["2"]), "99").invalid  # a list never reaches 99

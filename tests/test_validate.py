@@ -147,3 +147,19 @@ def test_serving_refuses_broken_config(config_copy, settings_overrides):
     edit(config_copy / "flows" / "ussd.yaml", FLOW_BREAKS["unknown goto"][0])
     with pytest.raises(ConfigError, match="unknown screen 'nowhere'"):
         create_app({**settings_overrides, "config_dir": config_copy})
+
+
+HOME_BREAKS = {
+    "home by another key": (lambda d: d["screens"]["helplines"]["options"][0].update(key="9"),
+                            "ussd: screens.helplines.options.0.key: the way home is key '99', not '9'"),
+    "99 elsewhere": (lambda d: d["screens"]["main"]["options"][0].update(key="99"),
+                     "ussd: screens.main.options: key '99' is reserved for navigation"),
+    "sub-list of another answer": (lambda d: d["screens"]["category"]["options"][4].update(goto="victim"),
+                                   "ussd: screens.category.options.4.goto: a sub-list must be a choice screen"),
+}
+
+
+@pytest.mark.parametrize("change, message", HOME_BREAKS.values(), ids=HOME_BREAKS.keys())
+def test_navigation_keys_mean_one_thing(config_copy, change, message):
+    edit(config_copy / "flows" / "ussd.yaml", change)
+    assert any(message in p for p in problems_of(config_copy)), problems_of(config_copy)
