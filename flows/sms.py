@@ -18,7 +18,8 @@ from unidecode import unidecode
 from .errors import FlowError
 
 ANY_LANGUAGE = "any"
-COMMANDS = ("report", "watch", "join", "info", "signs", "rights", "status", "language", "stop", "start", "ack", "close")
+COMMANDS = ("report", "watch", "join", "info", "signs", "rights", "status", "language", "stop", "start", "ack", "close",
+            "migrate")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 

@@ -158,7 +158,15 @@ class SmsDesk:
         return self.text(turn, "sms.signs")
 
     def _rights(self, turn: Turn, parsed: Parsed) -> str:
-        return self.text(turn, "sms.rights")
+        """HAK, or HAK IBU / HAK ANAK (RIGHTS MOTHER / RIGHTS CHILD) for the page on mothers or children."""
+        topics = {"ibu": "mother", "mother": "mother", "mothers": "mother",
+                  "anak": "child", "child": "child", "children": "child"}
+        topic = topics.get(parsed.words[0]) if parsed.words else None
+        return self.text(turn, f"sms.rights_{topic}" if topic else "sms.rights")
+
+    def _migrate(self, turn: Turn, parsed: Parsed) -> str:
+        """AMAN / SAFE: how to go abroad to work safely, one SMS."""
+        return self.text(turn, "sms.migrate")
 
     def _status(self, turn: Turn, parsed: Parsed) -> str:
         ref = parsed.words[0].upper() if parsed.words else ""

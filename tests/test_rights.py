@@ -13,7 +13,7 @@ CONFIG = Path(__file__).resolve().parent.parent / "config"
 FACTS = yaml.safe_load((CONFIG / "rights.yaml").read_text())["facts"]
 CONTENT = load_content(CONFIG)
 RIGHTS_KEYS = sorted({k for lang in CONTENT.catalog.languages for k in CONTENT.catalog.texts[lang]
-                      if (k.startswith("rights.p") or k == "sms.rights")})
+                      if (k.startswith(("rights.p", "sms.rights")) or k == "sms.migrate")})
 
 
 @pytest.mark.parametrize("key", RIGHTS_KEYS)
@@ -37,7 +37,7 @@ def test_articles_named_on_screen_are_in_the_sources(lang):
     import re
 
     for key in RIGHTS_KEYS:
-        cited = set(re.findall(r"(?:Ps\.|Art\.) ([\d, -]+)", CONTENT.catalog.text(lang, key)))
-        numbers = {n for group in cited for n in re.findall(r"\d+", group)}
+        cited = set(re.findall(r"(?:Ps\.|Art\.) ([\dA-Z, -]+)", CONTENT.catalog.text(lang, key)))
+        numbers = {n for group in cited for n in re.findall(r"\d+[A-Z]?", group)}
         articles = " ".join(f["articles"] for f in FACTS if key in f["keys"])
         assert all(re.search(rf"\b{n}\b", articles) for n in numbers), (lang, key, numbers, articles)
