@@ -187,6 +187,10 @@ def _check_fit(flow, catalog, data, effects) -> tuple[list[str], list[Rendered]]
                         problems.append(f"{lang}.yaml: screen {name!r} has characters outside GSM-7: {text!r}")
                     if (screen.options or screen.type == "list") and not engine._pages(base, extra)[page]:
                         problems.append(f"{lang}.yaml: screen {name!r} page {page + 1} has no room for an option")
+                    if screen.type == "menu" and page and (name, lang, "menu") not in seen:
+                        seen.add((name, lang, "menu"))
+                        problems.append(f"{lang}.yaml: screen {name!r} needs a second page for its options; a "
+                                        f"menu must show every way on at once (shorten its text)")
                     if screen.more and page and (name, lang, "more") not in seen:
                         seen.add((name, lang, "more"))
                         problems.append(f"{lang}.yaml: screen {name!r} pages its options and continues its "

@@ -96,22 +96,50 @@ def test_language_is_kept_for_the_whole_session(engine):
 
 
 def test_only_the_keys_on_the_page_shown_are_accepted(engine):
-    """A key from a page the caller has not seen is refused like any wrong key, never recorded;
-    once its page is shown it is accepted."""
+    """`7` on the first page of "what happened" was never seen by the caller: refused, not
+    recorded; once its page is shown it is accepted. Likewise a kabupaten/kota on page 2."""
     first = engine.run(["1"])
-    hidden = [key for key in engine.options("category", "id") if key not in engine.shown(first)]
-    assert hidden
-    refused = engine.step(first, hidden[0])
+    assert "7 " not in engine.reply(first).text
+    refused = engine.step(first, "7")
     assert refused.invalid and refused.screen == "category" and "category" not in refused.answers
-    region = engine.run(["1", "1", "1"])
+    shown = engine.run(["98", "7"], first)
+    assert shown.screen == "victim" and shown.answers["category"] == "forced_labour"
+    region = engine.run(["2"], shown)
     assert engine.step(region, "17").invalid
-    assert engine.run(["98", "17"], region).answers["region"] == "16.74"
+    assert engine.run(["98", "17"], region).answers["region"] == "16.74"  # Prabumulih, last alphabetically
+
+
+def test_the_mother_and_child_sub_list_answers_the_same_question(engine):
+    sub = engine.run(["1", "5"])
+    assert sub.screen == "category_family" and "category" not in sub.answers
+    answered = engine.run(["3", "3"], sub)
+    assert answered.screen == "region"
+    assert answered.answers == {"category": "baby_selling", "victim": "mother_baby"}
+    assert engine.step(answered, "0").screen == "victim"
+
+
+def test_98_turns_a_text_page_as_it_turns_a_list_page(engine):
+    page = engine.run(["3"])
+    assert page.screen == "signs_1" and "98 Lanjut" in engine.reply(page).text
+    assert engine.step(page, "1").invalid  # no longer "1 Lanjut"
+    assert engine.run(["98", "98", "98"], page).screen == "signs_4"
+    assert engine.step(engine.run(["98", "98", "98"], page), "98").invalid  # the last page has no next
 
 
 def test_home_is_99_and_forgets_the_answers(engine):
     cancelled = engine.run(["1", "1", "1", "2", "2", "2", "2"])
     assert cancelled.screen == "cancelled" and cancelled.answers
+    assert "dibatalkan" in engine.reply(cancelled).text
     assert engine.step(cancelled, "0").screen == "confirm"
     home = engine.step(cancelled, "99")
     assert home.screen == "main" and home.answers == {} and home.history == ()
     assert engine.step(engine.run(["2"]), "99").invalid  # a list never reaches 99
+
+
+def test_subscribing_is_asked_before_it_is_done(engine):
+    asked = engine.run(["6", "6"])
+    assert asked.screen == "subscribe_confirm" and "HP ini" in engine.reply(asked).text
+    assert engine.step(asked, "1").screen == "subscribed"
+    assert engine.step(asked, "2").screen == "subscribe_declined"
+    assert engine.reply(engine.step(asked, "2")).effect is None
+

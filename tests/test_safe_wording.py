@@ -1,8 +1,11 @@
-"""The SMS pages on the rights of mothers and children and on safe migration answer their
-keywords, in the keyword's language."""
+"""What a reporter receives may be read by whoever else holds her phone: replies open with
+neutral words, the first reply to a report suggests deleting it, the contact question names the
+shared phone; and the SMS pages on rights and safe migration answer their keywords."""
 from __future__ import annotations
 
 import itertools
+import re
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,35 @@ from inline_jobs import drain
 from gateway.content import load_content
 
 CONTENT = load_content(Path(__file__).resolve().parent.parent / "config")
+# Replies only responders receive (acknowledging, closing a case) and the report alert itself.
+RESPONDER_ONLY = {"sms.ack_done", "sms.ack_already", "sms.closed"}
+# In the first three words; a keyword to send (LAPOR, REPORT, in capitals) is an instruction, not a
+# giveaway, and cannot be avoided in the texts that explain it.
+REVEALING = re.compile(r"^\W*(?:\S+\s+){0,2}?"
+                       r"(?:TPPO|[Ll]aporan|[Pp]olisi|[Pp]erdagangan|[Rr]eport|[Pp]olice|[Tt]rafficking)\b")
 _ids = itertools.count(1)
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_no_reply_to_a_resident_opens_with_a_revealing_word(lang):
+    texts = CONTENT.catalog.texts[lang]
+    for key, text in texts.items():
+        if (key.startswith("sms.") and not key.startswith("sms.state.") and key not in RESPONDER_ONLY) \
+                or key == "helplines.body":  # INFO <area> answers with the help-line screen
+            assert not REVEALING.match(text.format_map(defaultdict(str, region="OKI"))), (lang, key, text)
+
+
+@pytest.mark.parametrize("lang, hint", [("id", "Hapus SMS ini"), ("en", "Delete this SMS")])
+def test_every_first_reply_to_a_report_suggests_deleting_it(lang, hint):
+    """A report by SMS is first answered by a question (place, then kind) or by its code."""
+    for key in ("sms.ask_region", "sms.ask_category", "sms.report_done", "sms.feedback"):
+        assert hint in CONTENT.catalog.text(lang, key), key
+
+
+@pytest.mark.parametrize("lang, words", [("id", "dipakai orang lain"), ("en", "others use this phone")])
+def test_the_contact_question_names_the_shared_phone(lang, words):
+    assert words in CONTENT.catalog.text(lang, "report.contact")
+    assert re.search(r"HP ini|this phone", CONTENT.catalog.text(lang, "subscribe.confirm"))
 
 
 @pytest.fixture
