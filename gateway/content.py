@@ -222,7 +222,9 @@ def load_content(config_dir: Path = CONFIG_DIR) -> Content:
     if problems:
         raise ConfigError(problems)
     data = FlowData(
-        sources={"regions": [Item(r.code, r.short) for r in directory.regions]},
+        # Alphabetical by the name on screen: a caller looks for her own kabupaten/kota, and in
+        # alphabetical order she can tell which page it is on without knowing any ranking.
+        sources={"regions": [Item(r.code, r.short) for r in sorted(directory.regions, key=lambda r: r.short.lower())]},
         contexts={"helplines": partial(helplines, directory, catalog),
                   "emergency": partial(emergency, directory, catalog)},
     )

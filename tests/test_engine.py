@@ -143,3 +143,7 @@ def test_subscribing_is_asked_before_it_is_done(engine):
     assert engine.step(asked, "2").screen == "subscribe_declined"
     assert engine.reply(engine.step(asked, "2")).effect is None
 
+
+def test_regions_are_listed_alphabetically_as_shown(engine):
+    names = [c.label for c in engine.options("region", "id").values()]
+    assert names == sorted(names, key=str.lower) and names[0] == "Banyuasin"

@@ -15,7 +15,7 @@ from gateway import create_app, keys, retention
 from gateway.store.models import AuditEvent, Contact, InboundMessage, Message, Note, Outbox, Report, Staff
 
 REPORTER = "+6281298765432"
-REPORT = ["1", "1", "1", "2", "2", "1", "1"]  # job fraud, woman, OKI, not urgent, contact ok, send
+REPORT = ["1", "1", "1", "98", "10", "2", "1", "1"]  # job fraud, woman, OKI (page 2), not urgent, contact ok, send
 _ids = itertools.count(1)
 
 

@@ -158,7 +158,7 @@ def test_interactive_phone_answers_screens_and_times_out_like_a_handset(client, 
     simulator.interactive(aggregator, sink, simulator.Responders(list), read=read, echo=out.append,
                           clock=lambda: now[0])
     text = "\n".join(out)
-    assert "Nomor bantuan: daerah mana?" in text and "OKI:\n" in text
+    assert "Nomor bantuan: daerah mana?" in text and "Empat Lawang:\n" in text
     assert f"/{simulator.USSD_LIMIT} CON" in text
     assert "(no answer for 60s: the phone closed the session)" in text and "/at/ussd/events" in posted
     assert simulator.HELP in out[-1]
@@ -215,7 +215,8 @@ def test_interactive_phone_and_responder_against_make_run(running, stack_runtime
 
     def session():
         yield "dial"
-        yield from ["1", "1", "1", "2", "2", "1", "1"]  # job fraud, a woman, OKI, no danger, contact me, send
+        # job fraud, a woman, OKI (on the second page of the list), no danger, contact me, send
+        yield from ["1", "1", "1", "98", "10", "2", "1", "1"]
         ref = re.search(r"Kode: ([A-Z0-9]{6})", text()).group(1)
         while f"TPPO {ref}" not in text():
             yield "wait 1"
@@ -238,7 +239,7 @@ def test_interactive_phone_and_responder_against_make_run(running, stack_runtime
 
     simulator.interactive(aggregator, sink, responders, read=read, echo=out.append, clock=lambda: now[0])
     screens = [int(m.group(1)) for m in re.finditer(r"-{30} (\d+)/182 (?:CON|END)", text())]
-    assert len(screens) == 10 and max(screens) <= simulator.USSD_LIMIT
+    assert len(screens) == 11 and max(screens) <= simulator.USSD_LIMIT
     assert re.search(r"\[alert to \+62[^\]]*\] TPPO [A-Z0-9]{6}: Penipuan kerja", text())
     assert re.search(r"\[SMS to you\] Kode [A-Z0-9]{6}: sudah diterima petugas", text())
     assert "(no answer for 60s: the phone closed the session)" in text()
