@@ -64,3 +64,16 @@ def test_the_mothers_and_children_branch_covers_what_the_law_gives_them():
                    "Perkawinan anak", "Memeras tenaga anak", "Menjual bayi"):
         assert needle in shown, needle
 
+
+def test_docs_list_every_legal_statement_for_review():
+    """docs/content.md is what a lawyer reads: every fact with its article and source, and every
+    text that cites the law exactly as a resident sees it."""
+    docs = (CONFIG.parent / "docs" / "content.md").read_text(encoding="utf-8")
+    review = docs[docs.index("## Every legal statement shown to residents"):]
+    for fact in FACTS:
+        assert f"`{fact.id}`" in review and (fact.articles or "") in review, fact.id
+        for url in re.findall(r"https?://\S+", fact.source):
+            assert url in review, (fact.id, url)
+    for lang, key, text in TEXTS:
+        if lang == "id" and (citations(text) or any(key in f.keys for f in FACTS)):
+            assert f"| `{key}` | {text.replace('|', '/')} |" in review, key
