@@ -17,7 +17,8 @@ from typing import Optional
 from urllib.parse import urlencode
 
 LUA = Path(__file__).resolve().parent / "ussd.lua"
-# report: job fraud, woman, OKI (item 2 of the region list), nobody in danger, may contact me, send
+# report: job fraud, woman, Empat Lawang (item 2 of the alphabetical region list), nobody in
+# danger, may contact me, send: seven keys, as in every earlier run
 REPORT_KEYS = ["1", "1", "1", "2", "2", "1", "1"]
 PEER_KEYS = ["1", "1", "1"]  # the peer's menu: report, category, victim -> reference code
 USERS_PER_CONNECTION = 8  # virtual users share a connection, as callers share the aggregator's

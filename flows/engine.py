@@ -78,7 +78,11 @@ class Engine:
             fld = flow.screens[name].field
             if fld:
                 for choice in choices.values():
-                    self._labels[lang].setdefault(fld, {}).setdefault(_hashable(choice.value), choice.label)
+                    if choice.goto is None:  # a sub-list's entry stores nothing
+                        self._labels[lang].setdefault(fld, {}).setdefault(_hashable(choice.value), choice.label)
+        # How a screen whose text never changes splits into pages: computed once, on first use.
+        self._static = {name for name, screen in flow.screens.items() if _is_static(screen, catalog)}
+        self._page_cache: dict = {}
 
     # ---- transitions -------------------------------------------------------------------
     def start(self, lang: str = DEFAULT_LANGUAGE) -> State:
@@ -106,13 +110,18 @@ class Engine:
                 return state
             screen, page = state.history[-1]
             return replace(state, screen=screen, page=page, history=state.history[:-1])
-        if choice == self.keys.more and state.page + 1 < len(self._pages(state)):
-            return self._push(state, state.screen, state.page + 1)
         screen = self.flow.screens[state.screen]
-        picked = self.options(state.screen, state.lang).get(choice)
+        if choice == self.keys.more:
+            if state.page + 1 < len(self._pages(state)):
+                return self._push(state, state.screen, state.page + 1)
+            if screen.more:
+                return self._push(state, screen.more, 0)
+        # Only what this page shows: a key from another page, or past the end of the list,
+        # was never seen by the caller and is refused like any wrong key.
+        picked = self.shown(state).get(choice)
         if picked is None:
             return replace(state, invalid=True)
-        if screen.type == "menu":
+        if screen.type == "menu" or picked.goto:
             return self._goto(state, picked.goto)
         if screen.field == LANG_FIELD:
             return self._goto(replace(state, lang=str(picked.value)), screen.next)
@@ -141,8 +150,17 @@ class Engine:
                      effect=screen.effect, on_error=screen.on_error)
 
     def options(self, screen_name: str, lang: str) -> dict[str, "_Choice"]:
-        """The choices a screen offers, by key."""
+        """The choices a screen offers on all its pages, by key."""
         return self._choices[(screen_name, lang if (screen_name, lang) in self._choices else DEFAULT_LANGUAGE)]
+
+    def shown(self, state: State) -> dict[str, "_Choice"]:
+        """The choices on the page the caller is looking at, by key: the only ones accepted."""
+        pages = self._pages(state)
+        return {c.key: c for c in pages[min(state.page, len(pages) - 1)]}
+
+    def values(self, field_name: str, lang: str) -> list:
+        """Every value an answer to `field_name` can take, from all screens that ask for it."""
+        return [value for _, value in self._labels.get(lang, {}).get(field_name, {})]
 
     def _build_options(self, screen: Screen, lang: str) -> dict[str, "_Choice"]:
         if screen.type == "list":
@@ -183,14 +201,27 @@ class Engine:
             return exit_
         return f"{self.keys.back} {t('nav.back')} {exit_}"
 
+    def _more_line(self, lang: str) -> str:
+        return f"{self.keys.more} {self.catalog.text(lang, 'nav.more')}"
+
     def _pages(self, state: State, extra=None) -> list[list["_Choice"]]:
         """Split the options into screens that fit the limit, room for the hint kept on each,
         so paging never shifts when a wrong key is pressed."""
+        if state.screen in self._static and not extra:
+            key = (state.screen, state.lang)
+            if key not in self._page_cache:
+                self._page_cache[key] = self._split(state, extra)
+            return self._page_cache[key]
+        return self._split(state, extra)
+
+    def _split(self, state: State, extra) -> list[list["_Choice"]]:
         choices = list(self.options(state.screen, state.lang).values())
         if not choices:
             return [[]]
         fixed = self._body(state, extra) + [self.catalog.text(state.lang, "nav.invalid"), self._footer(state)]
-        more = f"{self.keys.more} {self.catalog.text(state.lang, 'nav.more')}"
+        more = self._more_line(state.lang)
+        if self.flow.screens[state.screen].more:  # the line that leads on to the next text
+            fixed.append(more)
         budget = self.flow.limit - len("\n".join(fixed))
         if sum(len(c.line) + 1 for c in choices) <= budget:
             return [choices]
@@ -214,10 +245,24 @@ class Engine:
         lines += self._body(state, extra)
         if screen.type != "end":
             lines += [c.line for c in pages[page]]
-            if page + 1 < len(pages):
-                lines.append(f"{self.keys.more} {self.catalog.text(state.lang, 'nav.more')}")
+            if page + 1 < len(pages) or screen.more:
+                lines.append(self._more_line(state.lang))
             lines.append(self._footer(state))
         return "\n".join(line for line in lines if line)
+
+
+def _is_static(screen: Screen, catalog: Catalog) -> bool:
+    """A screen whose text has no placeholder, context or condition looks the same whatever
+    was answered, so its pages can be split once."""
+    if screen.context or screen.type == "end":
+        return False
+    for part in screen.text:
+        if isinstance(part, TextPart):
+            return False
+        for lang in catalog.languages:
+            if catalog.has(lang, part) and catalog.placeholders(catalog.texts[lang][part]):
+                return False
+    return True
 
 
 def _hashable(value):

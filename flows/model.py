@@ -3,9 +3,12 @@
 A flow is versioned data (`config/flows/*.yaml`): screens that show a text and options.
 Four kinds of screen keep the interpreter small:
   menu    options lead to other screens (`goto`)
-  choice  options store a `value` in `field`, then go to `next`
+  choice  options store a `value` in `field`, then go to `next`; an option with a `goto`
+          instead opens a sub-list (another choice screen for the same field)
   list    numbered items from a data `source` (paged to fit), stored in `field`, then `next`
   end     closes the session; an `effect` (e.g. submit_report) is applied by the caller
+A text too long for one screen continues on the screen named by `more`, reached with the same
+key (`98`) that pages a long list, so a caller learns one key for "next" everywhere.
 """
 from __future__ import annotations
 
@@ -49,6 +52,7 @@ class Screen(Strict):
     context: Optional[str] = None
     effect: Optional[str] = None
     on_error: Optional[str] = None
+    more: Optional[str] = None  # the screen that continues this text, behind the paging key
 
     def __init__(self, **data):
         if isinstance(data.get("text"), str):
@@ -57,9 +61,13 @@ class Screen(Strict):
 
 
 class Keys(Strict):
+    """Navigation keys, the same on every screen. `home` is the only key that leads to the main
+    menu, and no list reaches it (17 kabupaten/kota), so it never means two things."""
+
     exit: str = "00"
     back: str = "0"
     more: str = "98"
+    home: str = "99"
 
 
 class Flow(Strict):

@@ -17,7 +17,8 @@ from .errors import FlowError
 from .wording import ascii_words
 
 ANY_LANGUAGE = "any"
-COMMANDS = ("report", "watch", "join", "info", "signs", "rights", "status", "language", "stop", "start", "ack", "close")
+COMMANDS = ("report", "watch", "join", "info", "signs", "rights", "status", "language", "stop", "start", "ack", "close",
+            "migrate")
 
 
 def words(text: str) -> tuple[str, ...]:

@@ -1,8 +1,9 @@
 """Check a flow against its catalogue before it serves anyone.
 
-Every target exists, every option key is unique and clear of the navigation keys, every text
-exists in every language, and every screen a caller can see fits the limit in GSM-7, rendered
-with the worst case of each answer and with the "wrong choice" hint on top."""
+Every target exists, every option key is unique and clear of the navigation keys (the home key
+only ever leads home, and every way home uses it), every text exists in every language, and
+every screen a caller can see fits the limit in GSM-7, rendered with the worst case of each
+answer and with the "wrong choice" hint on top."""
 from __future__ import annotations
 
 import itertools
@@ -40,7 +41,10 @@ def check(flow: Flow, catalog: Catalog, data: Optional[FlowData] = None,
     where = lambda name, fld: f"{flow.name}: screens.{name}.{fld}"  # noqa: E731
     screens = flow.screens
     fields = {s.field for s in screens.values() if s.field}
-    reserved = {flow.keys.exit, flow.keys.back, flow.keys.more}
+    keys_ = flow.keys
+    reserved = {keys_.exit, keys_.back, keys_.more, keys_.home}
+    if len(reserved) < 4:
+        problems.append(f"{flow.name}: keys: exit, back, more and home must be four different keys")
 
     for ref, label in ((flow.start, "start"), (flow.exit_screen, "exit_screen")):
         if ref not in screens:
@@ -53,11 +57,13 @@ def check(flow: Flow, catalog: Catalog, data: Optional[FlowData] = None,
         needs = {"menu": ("options",), "choice": ("options", "field", "next"),
                  "list": ("source", "field", "next"), "end": ()}[screen.type]
         for fld in needs:
-            if not getattr(screen, fld):
+            if not getattr(screen, fld) and not (fld == "options" and screen.type == "menu" and screen.more):
                 problems.append(f"{where(name, fld)}: required for a {screen.type} screen")
+        if screen.more and screen.type not in ("menu", "choice"):
+            problems.append(f"{where(name, 'more')}: only a menu or choice screen can continue its text")
         if screen.type in ("list", "end") and screen.options:
             problems.append(f"{where(name, 'options')}: a {screen.type} screen has no options")
-        for fld in ("next", "on_error"):
+        for fld in ("next", "on_error", "more"):
             if getattr(screen, fld):
                 targets.add(getattr(screen, fld))
                 if getattr(screen, fld) not in screens:
@@ -82,13 +88,22 @@ def check(flow: Flow, catalog: Catalog, data: Optional[FlowData] = None,
             keys = [str(n) for n in range(1, len(data.sources.get(screen.source, [])) + 1)]
         for key in sorted({k for k in keys if keys.count(k) > 1}):
             problems.append(f"{where(name, 'options')}: key {key!r} used twice")
-        for key in sorted(set(keys) & reserved):
+        home_ok = {o.key for o in screen.options if o.key == keys_.home and o.goto == flow.start}
+        for key in sorted((set(keys) & reserved) - home_ok):
             problems.append(f"{where(name, 'options')}: key {key!r} is reserved for navigation")
         for i, opt in enumerate(screen.options):
             if screen.type == "menu" and not opt.goto:
                 problems.append(f"{where(name, f'options.{i}.goto')}: a menu option needs a target")
-            if screen.type == "choice" and opt.value is None:
+            if screen.type == "choice" and opt.value is None and not opt.goto:
                 problems.append(f"{where(name, f'options.{i}.value')}: a choice option needs a value")
+            if opt.goto == flow.start and opt.key != keys_.home:
+                problems.append(f"{where(name, f'options.{i}.key')}: the way home is key {keys_.home!r}, "
+                                f"not {opt.key!r}")
+            if screen.type == "choice" and opt.goto in screens and opt.goto != flow.start:
+                sub = screens[opt.goto]
+                if sub.type != "choice" or sub.field != screen.field:
+                    problems.append(f"{where(name, f'options.{i}.goto')}: a sub-list must be a choice "
+                                    f"screen for the same answer ({screen.field!r})")
             if opt.goto:
                 targets.add(opt.goto)
                 if opt.goto not in screens:
@@ -133,9 +148,10 @@ def _answer_samples(engine: Engine, flow: Flow, lang: str) -> list[dict]:
     for name, screen in flow.screens.items():
         if not screen.field:
             continue
-        values = [c.value for c in engine.options(name, lang).values()]
+        values = [c.value for c in engine.options(name, lang).values() if c.goto is None]
         if not values:
             continue
+        values += every.get(screen.field, [])  # a sub-list adds to the answers of its field
         longest[screen.field] = max(values, key=lambda v: len(engine.answer_label(screen.field, v, lang)))
         every[screen.field] = values
     samples = [dict(longest)]
@@ -169,7 +185,15 @@ def _check_fit(flow, catalog, data, effects) -> tuple[list[str], list[Rendered]]
                     if r.encoding != "GSM-7" and (name, lang, "enc") not in seen:
                         seen.add((name, lang, "enc"))
                         problems.append(f"{lang}.yaml: screen {name!r} has characters outside GSM-7: {text!r}")
-                    if screen.type != "end" and not engine._pages(base, extra)[page]:
+                    if (screen.options or screen.type == "list") and not engine._pages(base, extra)[page]:
                         problems.append(f"{lang}.yaml: screen {name!r} page {page + 1} has no room for an option")
+                    if screen.type == "menu" and page and (name, lang, "menu") not in seen:
+                        seen.add((name, lang, "menu"))
+                        problems.append(f"{lang}.yaml: screen {name!r} needs a second page for its options; a "
+                                        f"menu must show every way on at once (shorten its text)")
+                    if screen.more and page and (name, lang, "more") not in seen:
+                        seen.add((name, lang, "more"))
+                        problems.append(f"{lang}.yaml: screen {name!r} pages its options and continues its "
+                                        f"text with `more`: both would need the key {flow.keys.more!r}")
             rendered += [worst[p] for p in sorted(worst)]
     return problems, rendered

@@ -1,13 +1,18 @@
-"""Reference data from config/: regions, report categories and the agency directory.
+"""Reference data from config/: regions, report categories, the agency directory, the national
+help-line numbers and the legal statements shown to residents.
 
 Loaded and validated once at start-up. Every problem names its file, entry and field, so an
-operator editing YAML sees exactly what to fix; facts without a source are warnings, listed by
-`flask --app gateway validate-config`, because the service may run while an operator still
-hunts for a number, but nobody should forget that it is missing."""
+operator editing YAML sees exactly what to fix. An agency still without a sourced number is a
+warning, listed by `flask --app gateway validate-config`, because the service may run while an
+operator still hunts for a number, but nobody should forget that it is missing. A national
+number or a legal statement without a source is an error: what the hotline tells a frightened
+person must be true, so it refuses to say it. A source checked more than a year ago is a
+warning: numbers and laws change."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Literal, Optional, Union
 
@@ -65,6 +70,7 @@ class Agency(_Strict):
     hours: Literal["24/7", "office"]
     public_phone: Optional[str] = None
     public_phone_note: Optional[str] = None
+    public_phone_checked: Optional[date] = None  # when someone last confirmed the number
     escalates_to: Optional[str] = None
     source: str
 
@@ -82,6 +88,53 @@ class Agency(_Strict):
 class Category(_Strict):
     id: str = Field(pattern=r"^[a-z_]+$")
     keywords: list[str]
+
+
+RECHECK_AFTER = timedelta(days=365)  # a number or a law checked longer ago is flagged
+
+
+class AreaSource(_Strict):
+    source: str = Field(min_length=1)
+    checked: date
+
+
+class Number(_Strict):
+    """A national help-line number (config/numbers.yaml). Texts name it as `{n_<id>}`."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name: str
+    dial: str = Field(pattern=r"^[0-9][0-9-]*[0-9]$")
+    hours: str
+    status: Literal["sourced", "to_verify"] = "sourced"
+    note: Optional[str] = None
+    source: str = Field(min_length=1)
+    checked: date
+    areas: Optional[dict[str, AreaSource]] = None  # only where it works (112): each with its source
+
+    @property
+    def shown(self) -> bool:
+        return self.status == "sourced"
+
+    def serves(self, region: str) -> bool:
+        return self.areas is None or region in self.areas
+
+
+class Fact(_Strict):
+    """A legal statement or procedural fact shown to residents (config/rights.yaml)."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    keys: list[str] = []
+    law: Optional[str] = None
+    articles: Optional[str] = None
+    says: str
+    status: Literal["sourced", "to_verify"] = "sourced"
+    source: str = Field(min_length=1)
+    checked: date
+
+    @property
+    def pasal(self) -> set[str]:
+        """The article numbers it rests on: `Pasal 76I, Pasal 88` -> {'76I', '88'}."""
+        return set(re.findall(r"Pasal (\d+[A-Z]?)", self.articles or ""))
 
 
 class OfficeHours(_Strict):
@@ -108,6 +161,11 @@ class Directory:
     office_hours: OfficeHours
     ack_deadline_minutes: AckDeadlines
     warnings: tuple[str, ...] = ()
+    numbers: tuple[Number, ...] = ()
+    facts: tuple[Fact, ...] = ()
+
+    def number(self, number_id: str) -> Number:
+        return next(n for n in self.numbers if n.id == number_id)
 
     def region(self, code: str) -> Region:
         return next(r for r in self.regions if r.code == code)
@@ -156,7 +214,84 @@ def phone_problem(number: str) -> Optional[str]:
     return None
 
 
-def load_directory(config_dir: Path) -> Directory:
+def dial_problem(dial: str) -> Optional[str]:
+    """None when `dial` is a number a resident can dial in Indonesia (110, 08111-129-129)."""
+    digits = dial.replace("-", "")
+    if len(digits) <= 5:
+        ok = shortnumberinfo.is_possible_short_number_for_region(phonenumbers.parse(digits, "ID"), "ID")
+        return None if ok else f"{dial!r} is not a valid Indonesian short number"
+    if not phonenumbers.is_possible_number(phonenumbers.parse(digits, "ID")):
+        return f"{dial!r} is not a possible Indonesian number"
+    return None
+
+
+def _source_problem(source: str) -> Optional[str]:
+    """A source must say where: a link a reviewer can open."""
+    if "http" not in source or source.strip().lower().startswith("unverified"):
+        return "no source: give the public page (https://...) that says it"
+    return None
+
+
+def _stale(checked: date, today: date) -> bool:
+    return today - checked > RECHECK_AFTER
+
+
+def load_numbers(config_dir: Path, codes: set[str], problems: list[str], warnings: list[str],
+                 today: date) -> list[Number]:
+    path = config_dir / "numbers.yaml"
+    if not path.exists():
+        problems.append("numbers.yaml: missing (the national help-line numbers and their sources)")
+        return []
+    _, numbers = _read(path, Number, "numbers", problems)
+    ids = [n.id for n in numbers]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(f"numbers.yaml: numbers {dup}: id: used twice")
+    for n in numbers:
+        where = f"numbers.yaml: numbers {n.id}"
+        if why := _source_problem(n.source):
+            problems.append(f"{where}: source: {why}")
+        if why := dial_problem(n.dial):
+            problems.append(f"{where}: dial: {why}")
+        if n.status == "to_verify":
+            warnings.append(f"{where}: to verify by calling it; not shown to residents")
+        if _stale(n.checked, today):
+            warnings.append(f"{where}: checked: {n.checked} is more than a year ago; confirm it again")
+        for code, area in (n.areas or {}).items():
+            if code not in codes:
+                problems.append(f"{where}: areas: unknown area code {code!r}")
+            if why := _source_problem(area.source):
+                problems.append(f"{where}: areas.{code}.source: {why}")
+            if _stale(area.checked, today):
+                warnings.append(f"{where}: areas.{code}.checked: {area.checked} is more than a year ago; "
+                                f"confirm it again")
+    return numbers
+
+
+def load_facts(config_dir: Path, problems: list[str], warnings: list[str], today: date) -> list[Fact]:
+    path = config_dir / "rights.yaml"
+    if not path.exists():
+        problems.append("rights.yaml: missing (the legal statements shown to residents and their sources)")
+        return []
+    _, facts = _read(path, Fact, "facts", problems)
+    ids = [f.id for f in facts]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(f"rights.yaml: facts {dup}: id: used twice")
+    for f in facts:
+        where = f"rights.yaml: facts {f.id}"
+        if why := _source_problem(f.source):
+            problems.append(f"{where}: source: {why}")
+        if f.law and not f.pasal:
+            problems.append(f"{where}: articles: name each article as `Pasal <n>`")
+        if f.status == "to_verify" and f.keys:
+            problems.append(f"{where}: keys: a fact to verify is shown to nobody; remove {f.keys}")
+        if f.status == "to_verify":
+            warnings.append(f"{where}: to verify against the law's text; not shown to residents")
+        if _stale(f.checked, today):
+            warnings.append(f"{where}: checked: {f.checked} is more than a year ago; check the law again")
+    return facts
+
+
+def load_directory(config_dir: Path, today: Optional[date] = None) -> Directory:
     config_dir = Path(config_dir)
     problems: list[str] = []
     _, regions = _read(config_dir / "regions.yaml", Region, "regions", problems)
@@ -193,6 +328,11 @@ def load_directory(config_dir: Path) -> Directory:
             warnings.append(f"{where}: public_phone: none with a public source; the operator must fill it")
         if a.source.startswith("unverified"):
             warnings.append(f"{where}: source: unverified; confirm before go-live")
+        if a.public_phone and a.is_local and a.public_phone_checked is None:
+            warnings.append(f"{where}: public_phone: shown to residents but never confirmed; call it and "
+                            f"record the date in public_phone_checked")
+        elif a.public_phone_checked and _stale(a.public_phone_checked, today or date.today()):
+            warnings.append(f"{where}: public_phone_checked: more than a year ago; confirm it again")
     by_id = {a.id: a for a in agencies}
     for a in agencies:
         seen, node = [a.id], a
@@ -205,6 +345,10 @@ def load_directory(config_dir: Path) -> Directory:
     for r in regions:
         if not any(a.covers(r.code) and a.is_local for a in agencies):
             warnings.append(f"regions.yaml: regions {r.code}: no local agency; reports go to the nearest one")
+    today = today or date.today()
+    numbers = load_numbers(config_dir, codes, problems, warnings, today)
+    facts = load_facts(config_dir, problems, warnings, today)
     if problems:
         raise ConfigError(problems)
-    return Directory(tuple(regions), tuple(categories), tuple(agencies), hours, deadlines, tuple(warnings))
+    return Directory(tuple(regions), tuple(categories), tuple(agencies), hours, deadlines, tuple(warnings),
+                     tuple(numbers), tuple(facts))

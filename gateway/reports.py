@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 REF_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, no 1/I: read aloud and typed on a keypad
 REF_LENGTH = 6
-VICTIMS = ("woman", "child", "man", "unknown")
+VICTIMS = ("woman", "child", "man", "unknown", "mother_baby", "group")
 
 
 def new_ref() -> str:

@@ -187,7 +187,15 @@ class SmsDesk:
         return self.text(turn, "sms.signs")
 
     def _rights(self, turn: Turn, parsed: Parsed) -> str:
-        return self.text(turn, "sms.rights")
+        """HAK, or HAK IBU / HAK ANAK (RIGHTS MOTHER / RIGHTS CHILD) for the page on mothers or children."""
+        topics = {"ibu": "mother", "mother": "mother", "mothers": "mother",
+                  "anak": "child", "child": "child", "children": "child"}
+        topic = topics.get(parsed.words[0]) if parsed.words else None
+        return self.text(turn, f"sms.rights_{topic}" if topic else "sms.rights")
+
+    def _migrate(self, turn: Turn, parsed: Parsed) -> str:
+        """AMAN / SAFE: how to go abroad to work safely, one SMS."""
+        return self.text(turn, "sms.migrate")
 
     def _status(self, turn: Turn, parsed: Parsed) -> str:
         ref = parsed.words[0].upper() if parsed.words else ""
@@ -301,8 +309,8 @@ class SmsDesk:
         """Someone in danger: filed and alerted now, whatever is missing. Without a place it
         goes to the province-level units and the reporter is asked once where it is."""
         self._file(turn, report, reply=False)
-        if report.region_code:
-            region = dispatch.region_label(self.content.directory, report)
+        if report.region_code:  # the reporter's own reply names the kabupaten/kota only: it must fit
+            region = self.content.directory.region(report.region_code).short
             return self.text(turn, "sms.urgent_done", ref=report.ref, region=region)
         report.follow_ups += 1
         return self.text(turn, "sms.urgent_ask_place", ref=report.ref)
@@ -322,7 +330,7 @@ class SmsDesk:
         dispatch.audit(turn.session, report.id, "place_given", report.region_code, actor=turn.inbound.channel)
         if report.status != "received":  # already routed: the place adds its local agencies
             dispatch.reroute_for_place(self.rt, turn.batch, report)
-        region = dispatch.region_label(self.content.directory, report)
+        region = self.content.directory.region(report.region_code).short
         return self.text(turn, "sms.place_given", ref=report.ref, region=region)
 
     def _pending(self, turn: Turn) -> Optional[Report]:

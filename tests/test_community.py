@@ -48,8 +48,8 @@ def opt_in_residents(app):
 def test_broadcast_reaches_exactly_the_opted_in_numbers_of_the_area(at_app, rt, fake_at, monkeypatch):
     opt_in_residents(at_app)
     drain(rt, monkeypatch)
-    assert to(fake_at, OKI_A) == ["Anda akan menerima info pencegahan TPPO untuk OKI. Kirim STOP untuk berhenti."]
-    assert to(fake_at, OKI_B)[0].startswith("You will receive trafficking prevention news for OKI")
+    assert to(fake_at, OKI_A) == ["Terdaftar: info pencegahan untuk OKI. Kirim STOP untuk berhenti."]
+    assert to(fake_at, OKI_B)[0].startswith("Signed up: prevention news for OKI")
     seen = len(fake_at.messages)
 
     body = "Waspada lowongan kerja ke luar negeri tanpa biaya dan gaji besar. Ragu? Kirim LAPOR ke nomor ini."

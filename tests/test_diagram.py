@@ -24,7 +24,7 @@ def _mermaid(output: str) -> list[str]:
     return block.group(1).splitlines()
 
 
-@pytest.mark.parametrize("lang, title", [("id", "Layanan Pengaduan TPPO Sumsel"), ("en", "South Sumatra")])
+@pytest.mark.parametrize("lang, title", [("id", "Aduan perdagangan orang"), ("en", "Trafficking hotline")])
 def test_every_screen_and_every_way_out_of_it_is_drawn(runner, runtime, lang, title):
     result = runner.invoke(args=["flow-diagram", "--lang", lang])
     assert result.exit_code == 0, result.output
@@ -37,7 +37,7 @@ def test_every_screen_and_every_way_out_of_it_is_drawn(runner, runtime, lang, ti
     expected = set()
     for name, screen in flow.screens.items():
         expected |= {(name, o.goto) for o in screen.options if o.goto}
-        expected |= {(name, target) for target in (screen.next, screen.on_error) if target}
+        expected |= {(name, target) for target in (screen.next, screen.on_error, screen.more) if target}
     assert edges == expected
     assert title in result.output
 
@@ -91,7 +91,7 @@ def test_show_flags_a_screen_a_phone_cannot_show(config_copy, settings_overrides
     result = app.test_cli_runner().invoke(args=["validate-config", "--show"])
     assert result.exit_code == 1
     header = next(line for line in result.output.splitlines() if line.startswith("--- exit [en] page 1: "))
-    length, encoding = re.match(r"--- exit \[en\] page 1: (\d+)/178 (GSM-7|UCS-2)", header).groups()
+    length, encoding = re.match(r"--- exit \[en\] page 1: (\d+)/166 (GSM-7|UCS-2)", header).groups()
     assert header.endswith(flag) and int(length) == len(text)
     assert encoding == ("UCS-2" if flag == "NOT GSM-7" else "GSM-7")
     assert "error: en.yaml: screen 'exit'" in result.output
@@ -120,9 +120,9 @@ def test_the_palembang_slot_is_a_file_and_a_menu_line(config_copy, settings_over
     checked = runner.invoke(args=["validate-config"])
     assert checked.exit_code == 0 and "0 errors" in checked.output, checked.output
     drawn = runner.invoke(args=["flow-diagram", "--lang", "plm"])
-    assert drawn.exit_code == 0 and "[plm] Layanan Pengaduan TPPO Sumsel" in drawn.output
+    assert drawn.exit_code == 0 and "[plm] Aduan perdagangan orang" in drawn.output
 
     phone = Phone(flask_transport(app.test_client()))
     assert "3 Baso Palembang" in phone.run(["4"])[-1]
-    assert phone.press("3").startswith("CON [plm] Layanan Pengaduan TPPO Sumsel")
+    assert phone.press("3").startswith("CON [plm] Aduan perdagangan orang")
     app.extensions["gateway"].runtime.db.dispose()

@@ -14,8 +14,8 @@ from gateway.store.models import AuditEvent, Message, Report
 pytestmark = pytest.mark.slow
 
 REPORTER = "+6281298765432"
-# job fraud, woman, OKI (item 2), nobody in danger, consent as given, send
-KEYS = ["1", "1", "1", "2", "2", "{consent}", "1"]
+# job fraud, woman, OKI (item 10, on the second page), nobody in danger, consent as given, send
+KEYS = ["1", "1", "1", "98", "10", "2", "{consent}", "1"]
 
 
 def _report(client, consent: str) -> str:

@@ -54,7 +54,8 @@ def test_sms_report_through_8x8_reaches_the_agency(client, runtime, fake_8x8, st
     ref = reply["message"].split("Kode: ")[1][:6]
     alerts = [m for m in fake_8x8.messages if m["to"] in (FIRST_DESK, SECOND_DESK)]
     assert {a["to"] for a in alerts} == {FIRST_DESK, SECOND_DESK}
-    assert all(a["message"].startswith(f"TPPO {ref}: PMI ilegal, korban anak (di bawah 18), OKI.") for a in alerts)
+    opening = f"TPPO {ref}: TKI/PMI tanpa izin, korban anak (di bawah 18), OKI."
+    assert all(a["message"].startswith(opening) for a in alerts)
 
     first = next(a for a in alerts if a["to"] == FIRST_DESK)
     delivered = client.post("/8x8/delivery", json=receipt(first["umid"], "delivered", "delivered_to_recipient"))

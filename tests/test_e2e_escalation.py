@@ -17,7 +17,8 @@ from gateway.store.models import Assignment, AuditEvent, Report
 pytestmark = pytest.mark.slow
 
 REPORTER, OKI, POLDA = "+6281298765432", "+6281277776666", "+6281277770000"
-URGENT_REPORT = ["1", "1", "1", "2", "1", "1", "1"]  # job fraud, woman, OKI, in danger, contact ok, send
+# job fraud, woman, OKI (on the second page of the list), in danger, contact ok, send
+URGENT_REPORT = ["1", "1", "1", "98", "10", "1", "1", "1"]
 _ids = itertools.count(1)
 
 

@@ -50,7 +50,8 @@ def test_sms_report_reaches_the_right_agency(client, runtime, fake_at, worker):
     settle(fake_at)
     [reply], [alert] = to(fake_at, RESIDENT), to(fake_at, OKI_DESK)
     ref = reply.split("Kode: ")[1][:6]
-    assert alert.startswith(f"TPPO {ref}: PMI ilegal, korban anak (di bawah 18), OKI.") and RESIDENT not in alert
+    assert alert.startswith(f"TPPO {ref}: TKI/PMI tanpa izin, korban anak (di bawah 18), OKI.")
+    assert RESIDENT not in alert
     assert len(fake_at.messages) == 2
 
 

@@ -93,3 +93,57 @@ def test_back_on_home_stays_home(engine):
 def test_language_is_kept_for_the_whole_session(engine):
     state = engine.run(["4", "2", "1", "1"])
     assert state.lang == "en" and "Who is the victim?" in engine.reply(state).text
+
+
+def test_only_the_keys_on_the_page_shown_are_accepted(engine):
+    """`7` on the first page of "what happened" was never seen by the caller: refused, not
+    recorded; once its page is shown it is accepted. Likewise a kabupaten/kota on page 2."""
+    first = engine.run(["1"])
+    assert "7 " not in engine.reply(first).text
+    refused = engine.step(first, "7")
+    assert refused.invalid and refused.screen == "category" and "category" not in refused.answers
+    shown = engine.run(["98", "7"], first)
+    assert shown.screen == "victim" and shown.answers["category"] == "forced_labour"
+    region = engine.run(["2"], shown)
+    assert engine.step(region, "17").invalid
+    assert engine.run(["98", "17"], region).answers["region"] == "16.74"  # Prabumulih, last alphabetically
+
+
+def test_the_mother_and_child_sub_list_answers_the_same_question(engine):
+    sub = engine.run(["1", "5"])
+    assert sub.screen == "category_family" and "category" not in sub.answers
+    answered = engine.run(["3", "3"], sub)
+    assert answered.screen == "region"
+    assert answered.answers == {"category": "baby_selling", "victim": "mother_baby"}
+    assert engine.step(answered, "0").screen == "victim"
+
+
+def test_98_turns_a_text_page_as_it_turns_a_list_page(engine):
+    page = engine.run(["3"])
+    assert page.screen == "signs_1" and "98 Lanjut" in engine.reply(page).text
+    assert engine.step(page, "1").invalid  # no longer "1 Lanjut"
+    assert engine.run(["98", "98", "98"], page).screen == "signs_4"
+    assert engine.step(engine.run(["98", "98", "98"], page), "98").invalid  # the last page has no next
+
+
+def test_home_is_99_and_forgets_the_answers(engine):
+    cancelled = engine.run(["1", "1", "1", "2", "2", "2", "2"])
+    assert cancelled.screen == "cancelled" and cancelled.answers
+    assert "dibatalkan" in engine.reply(cancelled).text
+    assert engine.step(cancelled, "0").screen == "confirm"
+    home = engine.step(cancelled, "99")
+    assert home.screen == "main" and home.answers == {} and home.history == ()
+    assert engine.step(engine.run(["2"]), "99").invalid  # a list never reaches 99
+
+
+def test_subscribing_is_asked_before_it_is_done(engine):
+    asked = engine.run(["6", "6"])
+    assert asked.screen == "subscribe_confirm" and "HP ini" in engine.reply(asked).text
+    assert engine.step(asked, "1").screen == "subscribed"
+    assert engine.step(asked, "2").screen == "subscribe_declined"
+    assert engine.reply(engine.step(asked, "2")).effect is None
+
+
+def test_regions_are_listed_alphabetically_as_shown(engine):
+    names = [c.label for c in engine.options("region", "id").values()]
+    assert names == sorted(names, key=str.lower) and names[0] == "Banyuasin"

@@ -18,8 +18,8 @@ from workers import jobs
 
 REPORTER = "+6281298765432"
 OKI, POLDA = "+6281277776666", "+6281277770000"
-# job fraud, woman, OKI (item 2), someone in danger, may contact me, send
-URGENT_REPORT = ["1", "1", "1", "2", "1", "1", "1"]
+# job fraud, woman, OKI (item 10, on the second page), someone in danger, may contact me, send
+URGENT_REPORT = ["1", "1", "1", "98", "10", "1", "1", "1"]
 _ids = itertools.count(1)
 
 
@@ -182,7 +182,8 @@ def test_acknowledgement_in_time_stops_the_escalation(esc_app, rt, fake_at, monk
     settle(rt, monkeypatch)
     assert to(fake_at, POLDA) == [] and "escalated" not in actions(rt)
     # the reporter agreed to be contacted: one neutral SMS, nothing that says "trafficking"
-    assert to(fake_at, REPORTER) == [f"Kode {ref}: sudah diterima petugas. Terima kasih."]
+    assert to(fake_at, REPORTER) == [
+        f"Kode {ref}: sudah diterima petugas. Terima kasih. Hapus SMS ini bila HP dipakai orang lain."]
 
 
 def test_a_case_closed_by_sms_does_not_escalate(esc_app, rt, fake_at, monkeypatch):
@@ -244,7 +245,7 @@ def test_a_coordinator_closes_the_whole_case(esc_app, rt, fake_at, monkeypatch):
 
 
 def test_no_feedback_without_consent(esc_app, rt, fake_at, monkeypatch):
-    ref = dial_report(esc_app, ["1", "1", "1", "2", "1", "2", "1"])  # may contact me: no
+    ref = dial_report(esc_app, ["1", "1", "1", "98", "10", "1", "2", "1"])  # may contact me: no
     settle(rt, monkeypatch)
     text(esc_app, OKI, f"TERIMA {ref}")
     settle(rt, monkeypatch)

@@ -50,4 +50,4 @@ def test_golden_conversation(path, app, client, monkeypatch, request):
         return
     for i, (step, screen) in enumerate(zip(doc["steps"], actual, strict=True)):
         assert screen == step["screen"], f"{path.name} step {i} (pressed {step.get('press')!r})"
-        assert len(screen) <= 182
+        assert len(screen) <= 170  # 182 is GSM's limit; some gateways cut earlier

@@ -245,7 +245,7 @@ def test_running_worker_reconciles_what_redis_lost(client, runtime, fake_at, sta
         raise redis.ConnectionError("Redis unreachable from the web tier")
 
     monkeypatch.setattr(runtime.queue, "enqueue", unreachable)
-    screens = Phone(flask_transport(client), number="+6281298765432").run(["1", "1", "1", "2", "2", "2", "1"])
+    screens = Phone(flask_transport(client), number="+6281298765432").run(["1", "1", "1", "98", "10", "2", "2", "1"])
     assert "Kode: " in screens[-1]  # the report is committed and the caller has its code
     with runtime.db.session() as session:
         assert session.scalar(select(Outbox.enqueued_at).where(Outbox.job == "route_report")) is None

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.slow
 
 REPORTER = "+6281298765432"
 SECRET_WORDS = "penampungan rahasia Bu Siti"  # an SMS report's own words: stored encrypted, never logged
-# report: job fraud, woman, OKI (item 2), nobody in danger, may contact me, send
-REPORT_KEYS = ["1", "1", "1", "2", "2", "1", "1"]
+# report: job fraud, woman, OKI (item 10, on the second page), nobody in danger, may contact me, send
+REPORT_KEYS = ["1", "1", "1", "98", "10", "2", "1", "1"]
 # the national significant number, also when written with spaces, dots or dashes
 REPORTER_PATTERN = re.compile(rb"8[ .-]?1[ .-]?2[ .-]?9[ .-]?8[ .-]?7[ .-]?6[ .-]?5[ .-]?4[ .-]?3[ .-]?2")
 

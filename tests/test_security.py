@@ -19,7 +19,7 @@ from gateway.store.models import AuditEvent, Contact, InboundMessage, Message, N
 
 REPORTER = "+6281298765432"
 DESK, VOLUNTEER = "+6281277776666", "+6281255554444"
-REPORT = ["1", "1", "1", "2", "2", "1", "1"]  # job fraud, woman, OKI, not urgent, contact ok, send
+REPORT = ["1", "1", "1", "98", "10", "2", "1", "1"]  # job fraud, woman, OKI (page 2), not urgent, contact ok, send
 _ids = itertools.count(1)
 
 

@@ -25,7 +25,7 @@ from gateway.ussd import UssdHop
 REPORTER = "+6281298765432"
 NUMBER_FORMS = ("+6281298765432", "6281298765432", "081298765432", "0812-9876-5432", "81298765432")
 # English, report, job fraud, woman, more regions, Palembang, someone in danger, contact allowed, send
-KEYS = ["4", "2", "1", "1", "1", "98", "14", "1", "1", "1"]
+KEYS = ["4", "2", "1", "1", "1", "98", "15", "1", "1", "1"]
 CODE = re.compile(r"(?:Code|Kode): ([A-Z0-9]{6})\.")
 
 

@@ -59,7 +59,7 @@ steps:
     save: {ref: 'Kode: (\\w{6})'}
   - expect_sms: "Kode"
 """).run()
-    assert failures[0].startswith("step 1: expected 'Selamat pagi' in 'Layanan")
+    assert failures[0].startswith("step 1: expected 'Selamat pagi' in 'Aduan perdagangan orang")
     assert failures[1].startswith("step 2: expected /^\\d+ OKU$/ in")
     assert failures[2].startswith("step 3: nothing to save as ref")
     assert failures[3] == "step 4: no SMS to you containing 'Kode' within 0.5s"
@@ -85,7 +85,7 @@ def test_script_mode_exits_1_and_prints_each_mismatch(runner, client, tmp_path, 
     result = runner.invoke(args=["simulate", "--script", str(path)])
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    mismatch = "step 1: expected 'Halo' in 'Layanan Pengaduan TPPO Sumsel"
+    mismatch = "step 1: expected 'Halo' in 'Aduan perdagangan orang"
     assert any(line.startswith(f"!! MISMATCH {mismatch}") for line in lines)  # where it happened
     summary = lines[lines.index("== FAILED: 1 mismatches"):]
     assert len(summary) == 2 and summary[1].startswith(f"   {mismatch}")  # and again at the end
@@ -113,7 +113,7 @@ def test_a_scripted_timeout_closes_the_session_and_the_caller_dials_again(tmp_pa
 steps:
   - dial: true
   - press: "2"
-    expect: "Nomor bantuan untuk daerah mana?"
+    expect: "Nomor bantuan: daerah mana?"
   - timeout: true
   - dial: true
     expect: "1 Lapor"
@@ -158,7 +158,7 @@ def test_interactive_phone_answers_screens_and_times_out_like_a_handset(client, 
     simulator.interactive(aggregator, sink, simulator.Responders(list), read=read, echo=out.append,
                           clock=lambda: now[0])
     text = "\n".join(out)
-    assert "Nomor bantuan untuk daerah mana?" in text and "OKI:\n" in text
+    assert "Nomor bantuan: daerah mana?" in text and "Empat Lawang:\n" in text
     assert f"/{simulator.USSD_LIMIT} CON" in text
     assert "(no answer for 60s: the phone closed the session)" in text and "/at/ussd/events" in posted
     assert simulator.HELP in out[-1]
@@ -215,7 +215,8 @@ def test_interactive_phone_and_responder_against_make_run(running, stack_runtime
 
     def session():
         yield "dial"
-        yield from ["1", "1", "1", "2", "2", "1", "1"]  # job fraud, a woman, OKI, no danger, contact me, send
+        # job fraud, a woman, OKI (on the second page of the list), no danger, contact me, send
+        yield from ["1", "1", "1", "98", "10", "2", "1", "1"]
         ref = re.search(r"Kode: ([A-Z0-9]{6})", text()).group(1)
         while f"TPPO {ref}" not in text():
             yield "wait 1"
@@ -238,7 +239,7 @@ def test_interactive_phone_and_responder_against_make_run(running, stack_runtime
 
     simulator.interactive(aggregator, sink, responders, read=read, echo=out.append, clock=lambda: now[0])
     screens = [int(m.group(1)) for m in re.finditer(r"-{30} (\d+)/182 (?:CON|END)", text())]
-    assert len(screens) == 10 and max(screens) <= simulator.USSD_LIMIT
+    assert len(screens) == 11 and max(screens) <= simulator.USSD_LIMIT
     assert re.search(r"\[alert to \+62[^\]]*\] TPPO [A-Z0-9]{6}: Penipuan kerja", text())
     assert re.search(r"\[SMS to you\] Kode [A-Z0-9]{6}: sudah diterima petugas", text())
     assert "(no answer for 60s: the phone closed the session)" in text()

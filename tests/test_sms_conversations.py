@@ -58,12 +58,12 @@ def ref_in(reply: str) -> str:
 
 def test_report_naming_place_and_modus_is_filed_and_alerted_at_once(phone, rt, oki_desk, fake_at):
     replies = phone(RESIDENT)("LAPOR anak saya dibawa calo ke Malaysia, paspor ditahan. Dari Kayuagung")
-    assert len(replies) == 1 and replies[0].startswith("Laporan diterima. Kode: ")
+    assert len(replies) == 1 and replies[0].startswith("Terima kasih, sudah kami terima. Kode: ")
     report = report_of(rt, ref_in(replies[0]))
     assert (report.region_code, report.category, report.victim, report.status) == ("16.02", "illegal_pmi", "child",
                                                                                    "routed")
     alerts = [m for m in fake_at.messages if m["to"] == oki_desk.phone]
-    assert len(alerts) == 1 and alerts[0]["message"].startswith(f"TPPO {report.ref}: PMI ilegal, korban anak")
+    assert len(alerts) == 1 and alerts[0]["message"].startswith(f"TPPO {report.ref}: TKI/PMI tanpa izin, korban anak")
     assert '"anak saya dibawa calo' in alerts[0]["message"] and RESIDENT not in alerts[0]["message"]
     assert len(alerts[0]["message"]) <= 160
 
@@ -71,10 +71,11 @@ def test_report_naming_place_and_modus_is_filed_and_alerted_at_once(phone, rt, o
 def test_missing_place_and_modus_are_asked_one_at_a_time(phone, rt, oki_desk):
     text = phone(RESIDENT)
     assert text("lapor ada yang mencurigakan di desa kami") == [
-        "Di kabupaten/kota mana kejadiannya? Balas nama daerah, mis. OKI, Muba, Palembang, Lubuklinggau."]
+        "Di kabupaten/kota mana kejadiannya? Balas nama daerah, mis. OKI, Muba, Palembang. Hapus SMS ini bila HP "
+        "dipakai orang lain."]
     assert text("kayu agung")[0].startswith("Apa yang terjadi? Balas angka: 1 Kerja palsu")
     done = text("2")
-    assert done[0].startswith("Laporan diterima. Kode: ")
+    assert done[0].startswith("Terima kasih, sudah kami terima. Kode: ")
     report = report_of(rt, ref_in(done[0]))
     assert (report.region_code, report.category, report.status, report.follow_ups) == ("16.02", "illegal_pmi",
                                                                                        "routed", 2)
@@ -100,21 +101,21 @@ def test_unanswered_report_is_filed_when_the_window_closes(phone, rt, fake_at, m
     assert ("finish_report", report.id, "filed as it was") in ran
     report = report_of(rt, report.ref)
     assert report.status in ("routed", "unassigned") and report.region_code is None
-    assert fake_at.messages[-1]["message"].startswith(f"Laporan diterima. Kode: {report.ref}")
+    assert fake_at.messages[-1]["message"].startswith(f"Terima kasih, sudah kami terima. Kode: {report.ref}")
 
 
 def test_report_in_english_and_language_choice(phone, rt):
     text = phone(RESIDENT)
-    assert text("REPORT job scam with high pay in Palembang")[0].startswith("Report received. Code: ")
+    assert text("REPORT job scam with high pay in Palembang")[0].startswith("Thank you, received. Code: ")
     assert text("BAHASA ID") == ["Bahasa: Indonesia. Kirim LAPOR, INFO atau TANDA."]
     assert text("language en") == ["Language: English. Send REPORT, HELP or SIGNS."]
-    assert text("tanda")[0].startswith("Trafficking signs:")  # the chosen language wins over the keyword's
+    assert text("tanda")[0].startswith("Warning signs:")  # the chosen language wins over the keyword's
     assert text("BAHASA klingon") == ["Send LANGUAGE EN (English) or LANGUAGE ID (Indonesia)."]
 
 
 def test_status_only_for_the_number_that_reported(phone, rt):
     ref = ref_in(phone(RESIDENT)("LAPOR lowongan kerja palsu gaji besar di Muba")[0])
-    assert phone(RESIDENT)(f"status {ref.lower()}") == [f"Laporan {ref}: diterima, sedang diteruskan."]
+    assert phone(RESIDENT)(f"status {ref.lower()}") == [f"Kode {ref}: diterima, sedang diteruskan."]
     assert phone(NEIGHBOUR)(f"STATUS {ref}") == ["Kode tidak dikenal. Periksa kode Anda."]
     assert phone(RESIDENT)("STATUS ZZZZZZ") == ["Kode tidak dikenal. Periksa kode Anda."]
 
@@ -129,7 +130,7 @@ def test_stop_silences_every_later_message_until_start(phone, rt, fake_at):
         assert states == ["suppressed", "suppressed"]
         assert session.scalar(select(Report.status)) == "unassigned"  # the report itself still counts
     assert text("MULAI") == ["SMS aktif kembali. Kirim LAPOR, INFO atau TANDA."]
-    assert text("tanda")[0].startswith("Tanda TPPO:")
+    assert text("tanda")[0].startswith("Tanda bahaya:")
 
 
 @pytest.mark.parametrize("variant", ["STOP", "stop.", "BERHENTI", "Berhénti!", "  unsubscribe please"])
@@ -142,14 +143,14 @@ def test_stop_variants(phone, rt, variant):
 def test_info_for_an_area_and_in_general(phone):
     oki = phone(RESIDENT)("INFO OKI")[0]
     assert oki.startswith("OKI:\n") and "SAPA 129" in oki and "110" in oki
-    assert phone(RESIDENT)("bantuan")[0].startswith("SAPA 129 (perempuan & anak), Polisi 110")
+    assert phone(RESIDENT)("bantuan")[0].startswith("SAPA 129 / WA 08111-129-129 (perempuan & anak), polisi 110")
     assert phone(RESIDENT)("HELP Lubuklinggau")[0].startswith("Lubuklinggau:\n")
 
 
 def test_unknown_text_gets_help_once_an_hour(phone, rt):
     text = phone(RESIDENT)
     first = text("kemarin saya lihat berita di televisi soal banjir besar")
-    assert first[0].startswith("Hotline TPPO Sumsel. Kirim: LAPOR")
+    assert first[0].startswith("Kirim: LAPOR")
     assert text("halo?") == [] and text("🙂") == [] and text("ok makasih") == []
     with rt.db.session() as session:
         session.execute(update(Contact).values(help_sent_at=datetime.now(timezone.utc) - timedelta(hours=2)))
@@ -161,7 +162,7 @@ def test_responder_acknowledges_and_closes(phone, rt, oki_desk):
     responder = phone(oki_desk.phone)
     assert responder(f"terima {ref}") == [f"{ref} Anda terima. Terima kasih. Kirim SELESAI {ref} bila kasus selesai."]
     assert report_of(rt, ref).status == "acknowledged"
-    assert phone(RESIDENT)(f"STATUS {ref}") == [f"Laporan {ref}: sedang ditangani petugas."]
+    assert phone(RESIDENT)(f"STATUS {ref}") == [f"Kode {ref}: sedang ditangani petugas."]
     assert responder(f"SELESAI {ref}") == [f"{ref} ditutup. Terima kasih."]
     report = report_of(rt, ref)
     assert report.status == "closed" and report.acknowledged_by == oki_desk.id

@@ -26,8 +26,8 @@ from gateway.store.models import AuditEvent, Base, Outbox, Report
 
 REPORTER = "+6281298765432"
 NUMBER_FORMS = ("+6281298765432", "6281298765432", "081298765432", "0812-9876-5432", "81298765432")
-# report, job fraud, woman, OKI (item 2), nobody in danger, contact allowed, send
-KEYS = ["1", "1", "1", "2", "2", "1", "1"]
+# report, job fraud, woman, OKI (item 10, on the second page), nobody in danger, contact allowed, send
+KEYS = ["1", "1", "1", "98", "10", "2", "1", "1"]
 CODE = re.compile(r"Kode: ([A-Z0-9]{6})\.")
 
 

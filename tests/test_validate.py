@@ -147,3 +147,94 @@ def test_serving_refuses_broken_config(config_copy, settings_overrides):
     edit(config_copy / "flows" / "ussd.yaml", FLOW_BREAKS["unknown goto"][0])
     with pytest.raises(ConfigError, match="unknown screen 'nowhere'"):
         create_app({**settings_overrides, "config_dir": config_copy})
+
+
+# ---- numbers and legal statements: nothing unsourced is said to a resident ---------------
+
+def test_a_number_without_a_source_is_refused(config_copy):
+    edit(config_copy / "numbers.yaml", lambda d: d["numbers"][1].update(source="unverified"))
+    assert "numbers.yaml: numbers sapa: source: no source: give the public page (https://...) that says it" \
+        in problems_of(config_copy)
+
+
+def test_a_legal_statement_without_a_source_is_refused(config_copy):
+    edit(config_copy / "rights.yaml", lambda d: d["facts"][0].update(source="the law"))
+    assert "rights.yaml: facts uu21_ps26_consent: source: no source: give the public page (https://...) that says it" \
+        in problems_of(config_copy)
+
+
+def test_a_text_citing_an_article_no_fact_backs_is_refused(config_copy):
+    edit(config_copy / "messages" / "en.yaml",
+         lambda d: d["rights"].update(tppo_2="Reporters are always anonymous (Law 21/2007 Art. 33)."))
+    assert "en.yaml: rights.tppo_2: cites article 33 with no entry in config/rights.yaml for this text" \
+        in problems_of(config_copy)
+
+
+def test_a_text_citing_law_with_no_fact_at_all_is_refused(config_copy):
+    edit(config_copy / "messages" / "id.yaml", lambda d: d["exit"].update(text="Terima kasih (UU 12/2022 Ps. 10)."))
+    assert "id.yaml: exit.text: states the law with no sourced entry in config/rights.yaml" in problems_of(config_copy)
+
+
+def test_a_fact_to_verify_cannot_be_shown(config_copy):
+    edit(config_copy / "rights.yaml", lambda d: d["facts"][0].update(status="to_verify"))
+    assert any("facts uu21_ps26_consent: keys: a fact to verify is shown to nobody" in p
+               for p in problems_of(config_copy))
+
+
+NUMBER_BREAKS = {
+    "written into a text": (lambda d: d["session"].update(too_long="Telepon 0800-1000."),
+                            "id.yaml: session.too_long: the number '0800-1000' is written into the text"),
+    "unknown name": (lambda d: d["session"].update(too_long="Telepon {n_nobody}."),
+                     "id.yaml: session.too_long: unknown number {n_nobody}"),
+    "still to verify": (lambda d: d["session"].update(too_long="Telepon {n_sapa_021}."),
+                        "id.yaml: session.too_long: {n_sapa_021} is still to verify"),
+    "112 everywhere": (lambda d: d["session"].update(too_long="Telepon {n_emergency}."),
+                       "id.yaml: session.too_long: {n_emergency} works only in some areas"),
+}
+
+
+@pytest.mark.parametrize("change, message", NUMBER_BREAKS.values(), ids=NUMBER_BREAKS.keys())
+def test_numbers_come_only_from_sourced_data(config_copy, change, message):
+    edit(config_copy / "messages" / "id.yaml", change)
+    assert any(message in p for p in problems_of(config_copy)), problems_of(config_copy)
+
+
+def test_an_old_check_is_a_warning_not_an_error(config_copy):
+    edit(config_copy / "numbers.yaml", lambda d: d["numbers"][0].update(checked="2020-01-01"))
+    edit(config_copy / "rights.yaml", lambda d: d["facts"][1].update(checked="2020-01-01"))
+    content = load_content(config_copy)
+    assert content.validate()[0] == []
+    warnings = content.directory.warnings
+    assert "numbers.yaml: numbers police: checked: 2020-01-01 is more than a year ago; confirm it again" in warnings
+    assert "rights.yaml: facts uu21_ps27_debt: checked: 2020-01-01 is more than a year ago; check the law again" \
+        in warnings
+
+
+def _pick(engine, state, label):
+    """Choose a kabupaten/kota by name on a list screen, paging on as a caller would."""
+    key = next(k for k, c in engine.options(state.screen, state.lang).items() if c.label == label)
+    return engine.step(state if key in engine.shown(state) else engine.step(state, "98"), key)
+
+
+def test_112_is_shown_only_where_a_centre_is_confirmed():
+    engine = load_content(CONFIG).engine
+    assert "Darurat 112" in engine.reply(_pick(engine, engine.run(["2"]), "OKI")).text
+    assert "112" not in engine.reply(_pick(engine, engine.run(["2"]), "Lahat")).text
+
+
+HOME_BREAKS = {
+    "home by another key": (lambda d: d["screens"]["helplines"]["options"][0].update(key="9"),
+                            "ussd: screens.helplines.options.0.key: the way home is key '99', not '9'"),
+    "99 elsewhere": (lambda d: d["screens"]["main"]["options"][0].update(key="99"),
+                     "ussd: screens.main.options: key '99' is reserved for navigation"),
+    "sub-list of another answer": (lambda d: d["screens"]["category"]["options"][4].update(goto="victim"),
+                                   "ussd: screens.category.options.4.goto: a sub-list must be a choice screen"),
+    "menu on two pages": (lambda d: d["screens"]["rights"].update(text="signs.p1"),
+                          "screen 'rights' needs a second page for its options"),
+}
+
+
+@pytest.mark.parametrize("change, message", HOME_BREAKS.values(), ids=HOME_BREAKS.keys())
+def test_navigation_keys_mean_one_thing(config_copy, change, message):
+    edit(config_copy / "flows" / "ussd.yaml", change)
+    assert any(message in p for p in problems_of(config_copy)), problems_of(config_copy)

@@ -9,6 +9,7 @@ expected alert is known without asking the system under test. `make chaos` runs 
 and prints the table; RELIABILITY.md records it."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -27,7 +28,9 @@ from conftest import ENV_NAMES, ROOT, _ping, start_redis, wait_until
 from phone import Phone, flask_transport
 from sqlalchemy import func, select
 
+from flows.engine import State
 from gateway import create_app, roster
+from gateway.content import load_content
 from gateway.store.models import AuditEvent, Report
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
@@ -147,9 +150,20 @@ def stack(tmp_path, fake_at, data_key):
         logger.setLevel(level)
 
 
+@functools.cache
+def _region_list() -> tuple[list[str], int]:
+    """The kabupaten/kota codes in the order the report's list shows them, and how many fit on
+    its first page."""
+    engine = load_content().engine
+    return [item.value for item in engine.data.sources["regions"]], len(engine.shown(State(screen="region")))
+
+
 def report_keys(area_index: int) -> list[str]:
-    """Job fraud, woman, the area (paging on as a caller would), nobody in danger, may contact, send."""
-    return ["1", "1", "1", *["98"] * (area_index // 8), str(area_index + 1), "2", "1", "1"]
+    """Job fraud, woman, the area (paging on as a caller would: the list is alphabetical and
+    only the page shown answers), nobody in danger, may contact, send."""
+    listed, first_page = _region_list()
+    place = listed.index(AREAS[area_index])
+    return ["1", "1", "1", *["98"] * (place >= first_page), str(place + 1), "2", "1", "1"]
 
 
 def submit(stack, count: int, twice: bool = False, pause: float = 0.0, on_each=None) -> dict[str, str]:
