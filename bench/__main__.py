@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from . import loads
+from . import intake, loads
 from .stack import ROOT, VENV_BIN, WEBHOOK_TOKEN, Process, Stack, cpu_seconds, free_port, install_peer, wait_for
 
 SECONDS = float(os.environ.get("BENCH_SECONDS") or 60)
@@ -429,6 +429,11 @@ def main() -> int:
         bench.incoming_sms()
         bench.live_sessions()
         bench.worker_class()
+        cold, warm = intake.cpu_per_message()
+        bench.table.add("(i) SMS intake, labelled corpus", "CPU per message, empty stem cache", cold * 1e6, "us",
+                        "< 1000", cold < 1e-3)
+        bench.table.add("(i) SMS intake, labelled corpus", "CPU per message, warm", warm * 1e6, "us", "< 1000",
+                        warm < 1e-3)
     finally:
         bench.stack.stop_all()
         for data in [*work.glob("var-*"), work / "redis"]:  # databases and the append-only file; logs stay

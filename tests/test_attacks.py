@@ -28,7 +28,7 @@ from gateway.store.models import Assignment, Report
 AGGREGATOR, PROXY, ATTACKER, STAFF_DESK = "196.201.214.100", "10.0.0.2", "203.0.113.66", "198.51.100.20"
 REPORTER, OTHER = "+6281298765432", "+6281311112222"
 OKI_DESK, POLDA_DESK = "+6281277776666", "+6281277770000"
-REPORT = ["1", "1", "1", "2", "2", "1", "1"]  # job fraud, woman, OKI, not urgent, may contact me, send
+REPORT = ["1", "1", "1", "98", "10", "2", "1", "1"]  # job fraud, woman, OKI (page 2), not urgent, contact ok, send
 WHOLE_PATH = "*".join(REPORT)
 CONSOLE = "https://console.example"
 SEND_BUDGET = 20  # SMS to residents a minute, all numbers together (LIMIT_SMS_SENT_PER_MINUTE)
