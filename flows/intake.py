@@ -171,7 +171,7 @@ class Reading:
     category: Optional[str] = None
     victim: str = "unknown"
     urgent: bool = False
-    keep: tuple[str, ...] = ()  # words an alert keeps even when cut: the place and the time
+    keep: tuple[str, ...] = ()  # words an alert keeps even when cut: what happened, the place, the time
     cues: dict = field(default_factory=dict, compare=False)  # what was found, for tests and docs
 
     @property
@@ -220,9 +220,15 @@ class Reader:
         asks = self._asks(text, tokens, counts)
         intent = self._intent(counts, len(tokens), mention is not None, places, asks)
         victim = self._victim(tokens)
-        keep = tuple(" ".join(words[h.start:h.end]) for h in hits if h.label is Cue.TIME)
+        said = lambda h: " ".join(w for w in words[h.start:h.end] if w != "di")  # noqa: E731
+        told = [h for h in hits if h.label is Cue.DISTRESS] or sorted(
+            (h for h in hits if h.label is Cue.REPORT), key=lambda h: h.start - h.end)  # the longest says most
+        what = said(told[0]) if told else None
+        keep = tuple(said(h) for h in hits if h.label is Cue.TIME)
         if mention:
             keep = (" ".join(words[mention.start:mention.end]),) + keep
+        if what:
+            keep = (what,) + keep
         return Reading(intent, mention.place.region if mention else None, mention.place if mention else None,
                        category, victim, intent is Intent.DISTRESS, keep, counts)
 

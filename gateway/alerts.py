@@ -36,7 +36,7 @@ def _cut(text: str, room: int) -> str:
 
 def excerpt(text: str, room: int, keep: tuple[str, ...] = ()) -> str:
     """`text` in `room` septets: whole when it fits, else its first words and then whichever of
-    `keep` (the place, the time: folded words) the cut lost. A single word too long for the
+    `keep` (what happened, the place, the time: folded words) the cut lost. A single word too long for the
     room is cut inside it, as nothing else fits."""
     if septets(text) <= room:
         return text
@@ -48,7 +48,7 @@ def excerpt(text: str, room: int, keep: tuple[str, ...] = ()) -> str:
         candidate = head + ELLIPSIS + (" ".join(lost) if lost else "")
         if septets(candidate) <= room:
             return candidate
-    for n in range(len(keep), 0, -1):  # no words of its own fit: the place first, then the times
+    for n in range(len(keep), 0, -1):  # no words of its own fit: what happened, the place, the times
         only_kept = ELLIPSIS + " ".join(keep[:n])
         if septets(only_kept) <= room:
             return only_kept

@@ -81,14 +81,14 @@ def test_an_alert_cut_keeps_the_place_and_the_time():
     body = alerts.compose(CONTENT.engine, ref="K7Q2MX", category="forced_labour", victim="unknown",
                           region_label="OKU Timur (kec. Belitang)", urgent=True, contact_phone=None,
                           details=words, via_sms=True, keep=keep)
-    assert keep[0] == "belitang" and "malam ini" in keep
+    assert keep[:2] == ("tidak bisa pulang", "belitang") and "malam ini" in keep
     quoted = body.split('"')[1]
-    assert len(body) <= 160 and quoted.startswith("..belitang")
+    assert len(body) <= 160 and quoted.startswith("..tidak bisa pulang belitang")
     roomy = alerts.compose(CONTENT.engine, ref="K7Q2MX", category="other", victim="unknown", region_label="OKI",
                            urgent=False, contact_phone=None, details=words, via_sms=True, keep=keep)
     quoted = roomy.split('"')[1]
     assert len(roomy) <= 160 and quoted.startswith("adik saya dibawa")
-    assert "..belitang" in quoted and quoted.endswith("malam ini")
+    assert "tidak bisa pulang belitang" in quoted and quoted.endswith("malam ini")
 
 
 def test_an_escalation_says_it_is_one_and_why():
