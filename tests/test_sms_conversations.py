@@ -64,7 +64,9 @@ def test_report_naming_place_and_modus_is_filed_and_alerted_at_once(phone, rt, o
                                                                                    "routed")
     alerts = [m for m in fake_at.messages if m["to"] == oki_desk.phone]
     assert len(alerts) == 1 and alerts[0]["message"].startswith(f"TPPO {report.ref}: TKI/PMI tanpa izin, korban anak")
-    assert '"anak saya dibawa calo' in alerts[0]["message"] and RESIDENT not in alerts[0]["message"]
+    quoted = alerts[0]["message"].split('"')[1]  # cut, but keeping what happened and where
+    assert quoted.startswith("anak saya dibawa") and "paspor ditahan kayuagung" in quoted
+    assert RESIDENT not in alerts[0]["message"]
     assert len(alerts[0]["message"]) <= 160
 
 
