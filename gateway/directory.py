@@ -236,16 +236,22 @@ def _stale(checked: date, today: date) -> bool:
     return today - checked > RECHECK_AFTER
 
 
+def _read_entries(path: Path, model, key: str, holds: str, problems: list[str]) -> list:
+    """A file of sourced entries with unique ids; a missing file or a repeated id is a problem."""
+    if not path.exists():
+        problems.append(f"{path.name}: missing ({holds})")
+        return []
+    _, entries = _read(path, model, key, problems)
+    ids = [e.id for e in entries]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(f"{path.name}: {key} {dup}: id: used twice")
+    return entries
+
+
 def load_numbers(config_dir: Path, codes: set[str], problems: list[str], warnings: list[str],
                  today: date) -> list[Number]:
-    path = config_dir / "numbers.yaml"
-    if not path.exists():
-        problems.append("numbers.yaml: missing (the national help-line numbers and their sources)")
-        return []
-    _, numbers = _read(path, Number, "numbers", problems)
-    ids = [n.id for n in numbers]
-    for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        problems.append(f"numbers.yaml: numbers {dup}: id: used twice")
+    numbers = _read_entries(config_dir / "numbers.yaml", Number, "numbers",
+                            "the national help-line numbers and their sources", problems)
     for n in numbers:
         where = f"numbers.yaml: numbers {n.id}"
         if why := _source_problem(n.source):
@@ -268,14 +274,8 @@ def load_numbers(config_dir: Path, codes: set[str], problems: list[str], warning
 
 
 def load_facts(config_dir: Path, problems: list[str], warnings: list[str], today: date) -> list[Fact]:
-    path = config_dir / "rights.yaml"
-    if not path.exists():
-        problems.append("rights.yaml: missing (the legal statements shown to residents and their sources)")
-        return []
-    _, facts = _read(path, Fact, "facts", problems)
-    ids = [f.id for f in facts]
-    for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        problems.append(f"rights.yaml: facts {dup}: id: used twice")
+    facts = _read_entries(config_dir / "rights.yaml", Fact, "facts",
+                          "the legal statements shown to residents and their sources", problems)
     for f in facts:
         where = f"rights.yaml: facts {f.id}"
         if why := _source_problem(f.source):
