@@ -1,4 +1,4 @@
-"""`make bench` (`python -m bench`): every scenario of issue 6 in one run, then a table.
+"""`make bench` (`python -m bench`): every scenario in one run, then a table.
 
 Everything runs on loopback in a temporary directory: a private redis-server, the fake Africa's
 Talking, the web server, two RQ workers (one per core), the bare Flask baseline on the same

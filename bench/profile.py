@@ -10,7 +10,7 @@ pyinstrument's tree. `worker` files reports with the web's own ReportDesk (`sms`
 the webhook), then works the queue with the real worker in burst mode against the fake Africa's
 Talking: CPU, Redis commands and SQL statements (and commits) per unit of work, and where the
 CPU goes by library (cProfile's own time). The app's log lines go to a file, as under a server.
-This is how the hot spots fixed for issue 6 were found (BENCHMARKS.md)."""
+This is how the request path's hot spots were found (BENCHMARKS.md)."""
 from __future__ import annotations
 
 import cProfile

@@ -17,7 +17,7 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-PEER_SOURCE = ROOT.parent / "shared" / "bench" / "peer-ussd-menu-builder"
+PEER_SOURCE = ROOT / "bench" / "peer"  # the ussd-menu-builder peer app; npm installs it under var/
 WEBHOOK_TOKEN = "bench-token"
 AT_API_KEY = "bench-api-key"
 STOP_GRACE_SECONDS = 10
@@ -276,7 +276,7 @@ def install_peer() -> Optional[Path]:
         return None
     target = PEER_DIR
     target.mkdir(parents=True, exist_ok=True)
-    for source in PEER_SOURCE.iterdir():  # shared/ is read-only: copies we may overwrite
+    for source in PEER_SOURCE.iterdir():  # copied, so npm writes nothing into the tree
         if source.is_file():
             (target / source.name).unlink(missing_ok=True)
             shutil.copyfile(source, target / source.name)

@@ -1,4 +1,4 @@
-"""Settings from the environment: the names are the public interface in DESIGN.md.
+"""Settings from the environment: the names are a public interface (README, Configuration).
 
 Tunables are UPPER_CASE with their unit in the name or the comment."""
 from __future__ import annotations

@@ -4,7 +4,7 @@ Why: the gateway sends SMS through the real ``africastalking`` SDK, and the
 tests, chaos runs and benchmarks need something that SDK can talk to without
 network access, credit or rate limits, and that can be told to misbehave
 (outages, blacklisted numbers, slow answers). The wire format follows
-/work/shared/data/africastalking.md; the details the SDK depends on are:
+Africa's Talking's SMS API documentation; the details the SDK depends on are:
 
 * success is HTTP 201 with ``Content-Type`` exactly ``application/json``
   (the SDK 2.0.3 returns the raw text instead of a dict for any other value);

@@ -17,7 +17,7 @@ from config.settings import SMS_SEND_TIMEOUT_SECONDS
 
 from .base import REJECTED, RETRY, SENT, SendResult
 
-# statusCode -> outcome (shared/data/africastalking.md). Anything else is retried once more
+# statusCode -> outcome (Africa's Talking's SMS API documentation). Anything else is retried once more
 # and recorded, never assumed sent.
 STATUS_CODES = {
     100: (SENT, "Processed"), 101: (SENT, "Sent"), 102: (SENT, "Queued"),
