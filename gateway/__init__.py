@@ -64,7 +64,7 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     ussd = UssdService(runtime, SessionStore(runtime.redis), ReportDesk(runtime)) if runtime.content else None
     app.extensions["gateway"] = Gateway(runtime, ussd)
 
-    from .web import at, health, sms8x8
+    from .web import at, auth, health, sms8x8
     app.register_blueprint(at.bp)
     app.register_blueprint(sms8x8.bp)
     app.register_blueprint(health.bp)
@@ -95,7 +95,7 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
             return exc
         log.exception("unhandled error on %s", request.path)
         if request.endpoint == "at.ussd":
-            return at.ussd_unavailable()
+            return auth.ussd_unavailable()
         return Response("internal error", status=500, mimetype="text/plain")
 
     return app

@@ -45,6 +45,11 @@ STATUS_SHOWN = {"incomplete": "received", "received": "received", "routed": "rou
                 "acknowledged": "acknowledged", "closed": "closed"}
 
 
+def says_more(reading: Reading) -> bool:
+    """Whether an information command's text is a cry for help or a clear report."""
+    return reading.intent is Intent.DISTRESS or (reading.intent is Intent.REPORT and reading.strong)
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -131,10 +136,8 @@ class SmsDesk:
         command = parsed.command
         if command in RESPONDER_COMMANDS and self._responder(turn) is None:
             return "answer"
-        if command in INFORMATION_COMMANDS and parsed.words:
-            reading = self.content.reader.read(turn.text)
-            if reading.intent is Intent.DISTRESS or (reading.intent is Intent.REPORT and reading.strong):
-                return "answer"
+        if command in INFORMATION_COMMANDS and parsed.words and says_more(self.content.reader.read(turn.text)):
+            return "answer"
         return command or "answer"
 
     def _turn(self, batch: outbox.Batch, inbound: InboundMessage, sender: str, parsed: Parsed) -> Turn:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import delivery, inbox
 from ..channels import africastalking as at
-from .auth import require_token
+from .auth import require_token, ussd_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,6 @@ def _text(body: str, status: int = 200) -> Response:
 @bp.errorhandler(at.BadCallback)
 def _bad_callback(exc: at.BadCallback) -> Response:
     return _text(str(exc), 400)
-
-
-def ussd_unavailable() -> Response:
-    """A caller mid-session still gets a polite end, never an error page."""
-    catalog = current_app.extensions["gateway"].runtime.content.catalog
-    return _text(f"END {catalog.text('id', 'session.unavailable')}")
 
 
 @bp.errorhandler(SQLAlchemyError)

@@ -31,11 +31,16 @@ def _allowed_network(address: str, networks) -> bool:
     return any(ip in network for network in networks)
 
 
+def ussd_unavailable(status: int = 200) -> Response:
+    """A caller mid-session still gets a polite end, never an error page."""
+    catalog = current_app.extensions["gateway"].runtime.content.catalog
+    return Response(f"END {catalog.text('id', 'session.unavailable')}", status=status, mimetype="text/plain")
+
+
 def refusal(status: int, reason: str) -> Response:
     """Plain text for every refusal; a USSD hop gets the session-unavailable `END` screen."""
     if request.endpoint in USSD_ENDPOINTS:
-        catalog = current_app.extensions["gateway"].runtime.content.catalog
-        return Response(f"END {catalog.text('id', 'session.unavailable')}", status=status, mimetype="text/plain")
+        return ussd_unavailable(status)
     return Response(reason, status=status, mimetype="text/plain")
 
 

@@ -13,6 +13,7 @@ import yaml
 
 from flows.intake import Intent
 from gateway.content import load_content
+from gateway.sms_desk import INFORMATION_COMMANDS, says_more
 
 HERE = Path(__file__).resolve().parent
 CORPUS = yaml.safe_load((HERE / "corpus.yaml").read_text(encoding="utf-8"))
@@ -42,8 +43,7 @@ def outcome(case: dict) -> dict:
         rest = READER.read(parsed.rest)
         return {"intent": intent, "command": parsed.command, "region": rest.region, "category": rest.category,
                 "urgent": rest.urgent}
-    if parsed.command in ("info", "signs", "rights", "join") and not (
-            reading.intent is Intent.DISTRESS or (reading.intent is Intent.REPORT and reading.strong)):
+    if parsed.command in INFORMATION_COMMANDS and not says_more(reading):
         place = READER.place(parsed.rest)
         return {"intent": "question" if parsed.command == "info" else "command", "command": parsed.command,
                 "region": place.place.region if place else None, "category": None, "urgent": False}
