@@ -248,28 +248,29 @@ def _read_entries(path: Path, model, key: str, holds: str, problems: list[str]) 
     return entries
 
 
+def _check_sourced(entry, where: str, today: date, problems: list[str], warnings: list[str], again: str) -> None:
+    """A fact needs a source, and a fresh enough `checked` date (else a warning to `again`)."""
+    if why := _source_problem(entry.source):
+        problems.append(f"{where}source: {why}")
+    if _stale(entry.checked, today):
+        warnings.append(f"{where}checked: {entry.checked} is more than a year ago; {again}")
+
+
 def load_numbers(config_dir: Path, codes: set[str], problems: list[str], warnings: list[str],
                  today: date) -> list[Number]:
     numbers = _read_entries(config_dir / "numbers.yaml", Number, "numbers",
                             "the national help-line numbers and their sources", problems)
     for n in numbers:
-        where = f"numbers.yaml: numbers {n.id}"
-        if why := _source_problem(n.source):
-            problems.append(f"{where}: source: {why}")
+        where = f"numbers.yaml: numbers {n.id}: "
+        _check_sourced(n, where, today, problems, warnings, "confirm it again")
         if why := dial_problem(n.dial):
-            problems.append(f"{where}: dial: {why}")
+            problems.append(f"{where}dial: {why}")
         if n.status == "to_verify":
-            warnings.append(f"{where}: to verify by calling it; not shown to residents")
-        if _stale(n.checked, today):
-            warnings.append(f"{where}: checked: {n.checked} is more than a year ago; confirm it again")
+            warnings.append(f"{where}to verify by calling it; not shown to residents")
         for code, area in (n.areas or {}).items():
             if code not in codes:
-                problems.append(f"{where}: areas: unknown area code {code!r}")
-            if why := _source_problem(area.source):
-                problems.append(f"{where}: areas.{code}.source: {why}")
-            if _stale(area.checked, today):
-                warnings.append(f"{where}: areas.{code}.checked: {area.checked} is more than a year ago; "
-                                f"confirm it again")
+                problems.append(f"{where}areas: unknown area code {code!r}")
+            _check_sourced(area, f"{where}areas.{code}.", today, problems, warnings, "confirm it again")
     return numbers
 
 
@@ -278,16 +279,13 @@ def load_facts(config_dir: Path, problems: list[str], warnings: list[str], today
                           "the legal statements shown to residents and their sources", problems)
     for f in facts:
         where = f"rights.yaml: facts {f.id}"
-        if why := _source_problem(f.source):
-            problems.append(f"{where}: source: {why}")
+        _check_sourced(f, f"{where}: ", today, problems, warnings, "check the law again")
         if f.law and not f.pasal:
             problems.append(f"{where}: articles: name each article as `Pasal <n>`")
         if f.status == "to_verify" and f.keys:
             problems.append(f"{where}: keys: a fact to verify is shown to nobody; remove {f.keys}")
         if f.status == "to_verify":
             warnings.append(f"{where}: to verify against the law's text; not shown to residents")
-        if _stale(f.checked, today):
-            warnings.append(f"{where}: checked: {f.checked} is more than a year ago; check the law again")
     return facts
 
 
