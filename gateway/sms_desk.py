@@ -65,6 +65,7 @@ class Turn:
     contact: Contact
     lang: str
     text: str = ""
+    reading: Optional[Reading] = None  # the text read once, when a command's words were read already
     report_id: Optional[int] = None
     purpose: str = "reply"
 
@@ -136,8 +137,10 @@ class SmsDesk:
         command = parsed.command
         if command in RESPONDER_COMMANDS and self._responder(turn) is None:
             return "answer"
-        if command in INFORMATION_COMMANDS and parsed.words and says_more(self.content.reader.read(turn.text)):
-            return "answer"
+        if command in INFORMATION_COMMANDS and parsed.words:
+            turn.reading = self.content.reader.read(turn.text)
+            if says_more(turn.reading):
+                return "answer"
         return command or "answer"
 
     def _turn(self, batch: outbox.Batch, inbound: InboundMessage, sender: str, parsed: Parsed) -> Turn:
@@ -274,7 +277,7 @@ class SmsDesk:
             mention = reader.place(turn.text, whole_answer=short)
             if mention is not None:
                 return self._place_given(turn, report, mention.place)
-        reading = reader.read(turn.text)
+        reading = turn.reading or reader.read(turn.text)
         if reading.intent.files_report:
             return self._new_report(turn, turn.text, reading)
         if reading.intent is Intent.QUESTION and reading.region:
