@@ -39,7 +39,6 @@ FINAL_HOP_RATES = (20, 50)  # reports/s while the final hop is timed: (c)'s stea
 FINAL_HOP_SECONDS = 12
 SMS_RATE = 200
 DRAIN_SECONDS = 30  # after a steady run: how long the workers get to finish before the backlog is counted
-LIVE_SESSIONS = 100_000
 APP = "gateway:create_app"
 BASELINE = "bench.baseline_app:create_app"
 
@@ -336,37 +335,6 @@ class Bench:
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             self.pg_admin.dispose()
 
-    def live_sessions(self) -> None:
-        """Redis bytes per live USSD session. An Africa's Talking session keeps none (the
-        browsing run's open sessions are counted in the table); a channel that sends only the
-        latest answer keeps its state: 100,000 such sessions as a hop leaves them (after the
-        region screen), written through the gateway's own SessionStore and `kept_state`."""
-        from flows.engine import State
-        from gateway.content import load_content
-        from gateway.sessions import SessionStore
-        from gateway.ussd import kept_state
-        self.stack.stop_web()
-        self.stack.stop_workers()
-        r = self.stack.redis
-        r.flushall()
-        content = load_content()
-        keys = loads.REPORT_KEYS[:5]
-        state = content.engine.run(keys)
-        value = kept_state(content.flow, state)
-        assert State.from_dict(value["st"]) == state
-        before = r.info("memory")["used_memory"]
-        pipe = r.pipeline(transaction=False)
-        store = SessionStore(pipe)
-        for i in range(LIVE_SESSIONS):
-            store.save("latest-only", f"ATUid_{uuid.uuid4().hex}", value)  # ids as long as AT's
-            if i % 2000 == 1999:
-                pipe.execute()
-        pipe.execute()
-        per = (r.info("memory")["used_memory"] - before) / LIVE_SESSIONS
-        self.table.add(f"(e) {LIVE_SESSIONS:,} live USSD sessions, latest-answer channel", "Redis bytes per session",
-                       per, "B", "<= 1024 B", per <= 1024)
-        r.flushall()
-
     def worker_class(self) -> None:
         """No-op jobs per second for each RQ worker class, one process each, burst mode."""
         url = f"redis://127.0.0.1:{self.stack.redis_port}/0"
@@ -427,7 +395,6 @@ def main() -> int:
         bench.end_to_end(20)
         bench.end_to_end(100)
         bench.incoming_sms()
-        bench.live_sessions()
         bench.worker_class()
         cold, warm = intake.cpu_per_message()
         bench.table.add("(i) SMS intake, labelled corpus", "CPU per message, empty stem cache", cold * 1e6, "us",

@@ -88,7 +88,7 @@ def hops(stack: Stack, sessions: int, out) -> None:
 
 
 def worker(stack: Stack, reports: int, out) -> None:
-    from gateway.reports import NewReport, ReportDesk
+    from gateway.cases.reports import NewReport, ReportDesk
     from workers.runtime import runtime
     desk = ReportDesk(runtime())
     categories = [c.id for c in desk.runtime.content.directory.categories]

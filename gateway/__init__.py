@@ -11,14 +11,13 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config.settings import MAX_FORM_BYTES, Settings
-
-from . import logs
-from .reports import ReportDesk
-from .runtime import Runtime, build_runtime
-from .sessions import SessionStore
-from .ussd import UssdService
-from .web import WEBHOOK_BLUEPRINTS
+from gateway import logs
+from gateway.cases.reports import ReportDesk
+from gateway.channels.registry import WEBHOOK_NAMES, WEBHOOKS
+from gateway.intake.ussd import UssdService
+from gateway.runtime import Runtime, build_runtime
+from gateway.settings import MAX_FORM_BYTES, Settings
+from gateway.web import auth, health
 
 log = logging.getLogger("gateway.http")
 SLOW_REQUEST_MS = 1000.0
@@ -27,11 +26,11 @@ SLOW_REQUEST_MS = 1000.0
 def request_log_level(blueprint: Optional[str], status: int, elapsed_ms: float) -> int:
     """A routine aggregator callback (answered, and fast) is logged at DEBUG: at a campaign's
     peak there are thousands a second, each already counted in /metrics with its latency, and a
-    line for each would cost a sixth of a USSD hop (BENCHMARKS.md). Everything else an operator
+    line for each would be a large share of a hop's cost. Everything else an operator
     may act on stays at INFO: a refused or failed callback, a slow one, every console request."""
     if elapsed_ms >= SLOW_REQUEST_MS:
         return logging.WARNING
-    if blueprint in WEBHOOK_BLUEPRINTS and status < 400:
+    if blueprint in WEBHOOK_NAMES and status < 400:
         return logging.DEBUG
     return logging.INFO
 
@@ -61,14 +60,13 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     runtime = build_runtime(settings, strict=strict)
     if runtime.settings.proxy_hops:  # the caller's address as the reverse proxy saw it
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=runtime.settings.proxy_hops)
-    ussd = UssdService(runtime, SessionStore(runtime.redis), ReportDesk(runtime)) if runtime.content else None
+    ussd = UssdService(runtime, ReportDesk(runtime)) if runtime.content else None
     app.extensions["gateway"] = Gateway(runtime, ussd)
 
-    from .web import at, auth, health, sms8x8
-    app.register_blueprint(at.bp)
-    app.register_blueprint(sms8x8.bp)
+    for webhook in WEBHOOKS:
+        app.register_blueprint(webhook)
     app.register_blueprint(health.bp)
-    from . import cli, console
+    from gateway import cli, console
     cli.init_app(app)
     console.init_app(app)  # /console (staff sign-in, session secret) and /metrics
 

@@ -23,15 +23,13 @@ from flows.model import Flow, load_flow
 from flows.sms import Keywords, load_keywords
 from flows.validate import Rendered, check
 from flows.wording import Folder
-
-from . import alerts
-from .directory import Directory, Fact, Number, load_directory
-from .errors import ConfigError
-from .phones import display_phone
+from gateway.cases import alerts
+from gateway.cases.directory import Directory, Fact, Number, load_directory
+from gateway.errors import ConfigError
+from gateway.intake.ussd import EFFECTS, REF_SAMPLE
+from gateway.phones import display_phone
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-REF_SAMPLE = {"ref": "K7Q2MX"}  # what submit_report adds to its screen, for validation
-EFFECTS = {"submit_report": REF_SAMPLE, "subscribe_updates": {"region": "Muara Enim"}}
 
 
 SMS_LIMIT = 160
@@ -57,7 +55,8 @@ class Content:
                                                   {c.id: c.keywords for c in d.categories}))
 
     def validate(self) -> tuple[list[str], list[Rendered]]:
-        problems, rendered = check(self.flow, self.catalog, self.engine.data, EFFECTS)
+        samples = {name: effect.sample for name, effect in EFFECTS.items()}
+        problems, rendered = check(self.flow, self.catalog, self.engine.data, samples)
         categories = {c.id for c in self.directory.categories}
         problems += [f"keywords.yaml: category_choices: unknown category {c!r}"
                      for c in self.keywords.category_choices if c not in categories]

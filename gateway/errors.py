@@ -23,3 +23,7 @@ class ReportNotSaved(EffectFailed):
 
 class LimitReached(EffectFailed):
     """An abuse limit refused the effect: nothing was saved, and the caller is told so politely."""
+
+
+class TransientSendError(Exception):
+    """The provider may accept this SMS later (network error, timeout, 5xx): RQ retries the job."""

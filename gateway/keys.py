@@ -10,8 +10,8 @@ import logging
 
 from sqlalchemy import select
 
-from .retention import PURGED
-from .store.models import Contact, InboundMessage, Message, Report, Responder, Volunteer
+from gateway.cases.retention import PURGED
+from gateway.store.models import Contact, InboundMessage, Message, Report, Responder, Volunteer
 
 log = logging.getLogger(__name__)
 

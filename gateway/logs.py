@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from flask import g, has_app_context
 from rq import get_current_job
 
-from .phones import mask_numbers
+from gateway.phones import mask_numbers
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # a caller's X-Request-Id is kept only when harmless
 

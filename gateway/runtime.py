@@ -8,18 +8,15 @@ from typing import Optional
 from redis import Redis
 from rq import Queue
 
-from config.settings import Settings
-
-from . import roster
-from .content import Content, load_content
-from .crypto import Vault, development_key
-from .errors import ConfigError
-from .limits import Limit, Limiter, per_number, send_budget
-from .sms.africastalking import AfricasTalkingProvider
-from .sms.base import Provider
-from .sms.sink import SinkProvider
-from .sms.sms8x8 import Sms8x8Provider
-from .store.db import WEB_WRITE_POLL_SECONDS, Database
+from gateway.cases import roster
+from gateway.channels import registry
+from gateway.channels.base import Provider
+from gateway.content import Content, load_content
+from gateway.crypto import Vault, development_key
+from gateway.errors import ConfigError
+from gateway.limits import Limit, Limiter, per_number, send_budget
+from gateway.settings import Settings
+from gateway.store.db import WEB_WRITE_POLL_SECONDS, Database
 
 REDIS_TIMEOUT_SECONDS = 0.5  # a webhook must answer even when Redis hangs
 
@@ -56,12 +53,7 @@ class Runtime:
 
     @cached_property
     def provider(self) -> Provider:
-        s = self.settings
-        if s.sms_channel == "africastalking":
-            return AfricasTalkingProvider(s.at_username, s.at_api_key, s.at_sender_id, s.at_api_url)
-        if s.sms_channel == "8x8":
-            return Sms8x8Provider(s.sms8x8_api_key, s.sms8x8_subaccount_id, s.sms8x8_sender_id, s.sms8x8_api_url)
-        return SinkProvider(s.var_dir / "sms-sink.log")
+        return registry.sender(self.settings)
 
 
 def data_key(settings: Settings) -> str:

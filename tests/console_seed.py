@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from gateway import roster
+from gateway.cases import roster
 from gateway.console import accounts
 from gateway.store.models import Assignment, Message, Report
 

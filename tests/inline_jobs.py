@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from gateway.errors import TransientSendError
 from gateway.store.models import Outbox
 from workers import jobs
-from workers.errors import TransientSendError
 
 
 def drain(runtime, monkeypatch, skip=("finish_report",), rounds: int = 20) -> list[tuple[str, int, str]]:

@@ -20,9 +20,11 @@ from phone import Phone
 from production import production_settings
 from sqlalchemy import select, text
 
-from gateway import create_app, dispatch, limits, outbox, roster
+from gateway import create_app, limits
+from gateway.cases import dispatch, roster
 from gateway.console import accounts
 from gateway.errors import ConfigError
+from gateway.messaging import outbox
 from gateway.store.models import Assignment, Report
 
 AGGREGATOR, PROXY, ATTACKER, STAFF_DESK = "196.201.214.100", "10.0.0.2", "203.0.113.66", "198.51.100.20"

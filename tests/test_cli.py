@@ -9,9 +9,10 @@ import click
 import pytest
 from production import production_settings
 
-from config.settings import Settings
-from gateway import cli, create_app, roster
+from gateway import cli, create_app
+from gateway.cases import roster
 from gateway.errors import ConfigError
+from gateway.settings import Settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

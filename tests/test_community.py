@@ -10,7 +10,7 @@ from conftest import wait_until
 from inline_jobs import drain
 from sqlalchemy import select
 
-from gateway import community, roster
+from gateway.cases import community, roster
 from gateway.errors import ConfigError
 from gateway.store.models import Report
 from workers import jobs

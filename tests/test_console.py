@@ -22,8 +22,10 @@ from console_seed import (
 from production import production_settings
 from sqlalchemy import select
 
-from gateway import create_app, dispatch, outbox
+from gateway import create_app
+from gateway.cases import dispatch
 from gateway.console import accounts, stats
+from gateway.messaging import outbox
 from gateway.store.models import Assignment, AuditEvent, Message, Note, Outbox, Report, Responder, Staff
 
 PRODUCTION_HASHER = accounts._hasher
@@ -665,7 +667,7 @@ def community_post(client, path: str, **form):
 
 
 def test_operator_registers_and_removes_volunteers_who_stay_masked(app, runtime, staff):
-    from gateway import community
+    from gateway.cases import community
 
     client = signed_in(app, "operator")
     added = community_post(client, "/console/community/volunteers", name="Bu Ani", region="16.02",

@@ -8,7 +8,7 @@ import pytest
 from phone import Phone, flask_transport
 from sqlalchemy import select
 
-from gateway import roster
+from gateway.cases import roster
 from gateway.store.models import AuditEvent, Message, Report
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from conftest import wait_until
 from fake_8x8 import Fake8x8
 from sqlalchemy import select
 
-from gateway import roster
+from gateway.cases import roster
 from gateway.store.models import Message
 
 pytestmark = pytest.mark.slow

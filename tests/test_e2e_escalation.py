@@ -11,7 +11,7 @@ from conftest import wait_until
 from phone import Phone, flask_transport
 from sqlalchemy import func, select
 
-from gateway import roster
+from gateway.cases import roster
 from gateway.store.models import Assignment, AuditEvent, Report
 
 pytestmark = pytest.mark.slow

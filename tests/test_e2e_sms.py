@@ -10,7 +10,7 @@ import pytest
 from conftest import wait_until
 from sqlalchemy import select
 
-from gateway import roster
+from gateway.cases import roster
 from gateway.store.models import AuditEvent, Message, Report
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,9 @@ import pytest
 from inline_jobs import drain
 from sqlalchemy import select, update
 
-from gateway import create_app, dispatch, outbox, roster
+from gateway import create_app
+from gateway.cases import dispatch, roster
+from gateway.messaging import outbox, sending
 from gateway.store.models import Assignment, AuditEvent, Message, Outbox, Report, Responder
 from workers import jobs
 
@@ -105,12 +107,12 @@ def _queued_sends(rt) -> list[str]:
 
 
 def test_routing_sends_its_first_alerts_itself_and_queues_the_rest(esc_app, rt, fake_at, monkeypatch):
-    alerts = _route_with_desk_of(rt, monkeypatch, esc_app, jobs.INLINE_SENDS + 1)
-    assert len(fake_at.messages) == jobs.INLINE_SENDS  # sent by the routing job, no job of their own
+    alerts = _route_with_desk_of(rt, monkeypatch, esc_app, sending.INLINE_SENDS + 1)
+    assert len(fake_at.messages) == sending.INLINE_SENDS  # sent by the routing job, no job of their own
     assert _queued_sends(rt) == [f"send_sms-{alerts[-1]}"]
     assert rt.queue.scheduled_job_registry.get_job_ids() == []  # its deadline, 15 minutes on, is a row for now
     settle(rt, monkeypatch)  # the queued one, as a worker would run it
-    assert len(fake_at.messages) == len({m["to"] for m in fake_at.messages}) == jobs.INLINE_SENDS + 1
+    assert len(fake_at.messages) == len({m["to"] for m in fake_at.messages}) == sending.INLINE_SENDS + 1
 
 
 def test_a_failed_send_in_the_routing_job_leaves_it_and_the_rest_to_rq_after_a_back_off(

@@ -35,7 +35,7 @@ def test_golden_files_cover_every_screen_in_both_languages(app):
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_golden_conversation(path, app, client, monkeypatch, request):
-    monkeypatch.setattr("gateway.reports.new_ref", lambda: REF)
+    monkeypatch.setattr("gateway.cases.reports.new_ref", lambda: REF)
     doc = yaml.safe_load(path.read_text())
     if doc.get("database") == "broken":  # a real failure: the table the effect needs is gone
         table = doc.get("table", "reports")

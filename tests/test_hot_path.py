@@ -7,9 +7,9 @@ import requests
 from phone import Phone, flask_transport
 
 from gateway import create_app
+from gateway.cases.reports import NewReport, ReportDesk
+from gateway.channels.africastalking import AfricasTalkingProvider
 from gateway.console import metrics
-from gateway.reports import NewReport, ReportDesk
-from gateway.sms.africastalking import AfricasTalkingProvider
 
 TOKEN = "s3cret-token-value"
 BODY = {"sessionId": "ATUid_hot", "phoneNumber": "+6281298765432", "serviceCode": "*123#", "text": ""}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flows.intake import Intent
-from gateway import alerts
+from gateway.cases import alerts
 from gateway.content import load_content
 
 CONTENT = load_content()

@@ -92,7 +92,7 @@ def test_json_lines_carry_the_request_id_and_stay_redacted(client, records):
 
 
 def test_production_logs_are_json_unless_told_otherwise():
-    from config.settings import Settings
+    from gateway.settings import Settings
 
     assert Settings(env="production").json_logs and not Settings().json_logs
     assert Settings(env="production", log_format="text").json_logs is False
@@ -125,8 +125,8 @@ def test_a_refused_callback_is_logged_at_info(client, caplog):
 
 
 def test_log_level_debug_brings_back_a_line_per_callback_and_keeps_libraries_quiet():
-    from config.settings import Settings
     from gateway import logs
+    from gateway.settings import Settings
 
     assert Settings.from_env({"LOG_LEVEL": "DEBUG"}).log_level_number == logging.DEBUG
     assert Settings.from_env({}).log_level_number == logging.INFO
@@ -139,7 +139,7 @@ def test_log_level_debug_brings_back_a_line_per_callback_and_keeps_libraries_qui
         assert logging.getLogger("workers.jobs").isEnabledFor(logging.DEBUG)
         assert not logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.DEBUG)
         logs.set_level(logging.WARNING)
-        assert not logging.getLogger("gateway.reports").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("gateway.cases.reports").isEnabledFor(logging.INFO)
         assert not logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.INFO)  # RQ: its logging_level
     finally:
         for logger, level in zip(touched, before, strict=True):

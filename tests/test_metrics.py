@@ -8,7 +8,8 @@ from console_seed import seed_cases
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from gateway import create_app, dispatch
+from gateway import create_app
+from gateway.cases import dispatch
 from gateway.console import metrics
 from gateway.store.models import Message, Outbox, Report
 

@@ -16,12 +16,13 @@ from phone import Phone, flask_transport
 from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 
-from config.settings import Settings
-from gateway import dispatch, outbox, roster
-from gateway.sms.breaker import FAILURES_TO_OPEN, OPEN_KEY, Breaker
+from gateway.cases import dispatch, roster
+from gateway.errors import TransientSendError
+from gateway.messaging import outbox
+from gateway.messaging.breaker import FAILURES_TO_OPEN, OPEN_KEY, Breaker
+from gateway.settings import Settings
 from gateway.store.models import Message, Outbox
 from workers import jobs
-from workers.errors import TransientSendError
 
 NUMBER = "+6281234565678"
 

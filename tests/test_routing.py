@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.directory import Agency, Directory, Location, load_directory
-from gateway.reports import VICTIMS
-from gateway.routing import Case, distance_km, indonesian_holidays, on_duty, route
+from gateway.cases.directory import Agency, Directory, Location, load_directory
+from gateway.cases.reports import VICTIMS
+from gateway.cases.routing import Case, distance_km, indonesian_holidays, on_duty, route
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 WIB = ZoneInfo("Asia/Jakarta")

@@ -14,7 +14,8 @@ from inline_jobs import drain
 from phone import Phone, flask_transport
 from sqlalchemy import select, text, update
 
-from gateway import community, create_app, keys, limits, retention, roster
+from gateway import create_app, keys, limits
+from gateway.cases import community, retention, roster
 from gateway.store.models import AuditEvent, Contact, InboundMessage, Message, Note, Outbox, Report, Staff
 
 REPORTER = "+6281298765432"
@@ -261,7 +262,7 @@ def test_wrong_tokens_are_limited_per_address(token_app):
     ("10.0.0.0/8", 1, "192.0.2.1", 403),
 ])
 def test_network_allowlist(settings_overrides, networks, hops, forwarded, status):
-    from config.settings import _networks
+    from gateway.settings import _networks
 
     app, rt = make_app(settings_overrides, allowed_networks=_networks(networks), proxy_hops=hops)
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}

@@ -14,7 +14,7 @@ import pytest
 from conftest import ENV_NAMES, ROOT
 from stack import Stack
 
-from gateway import simulator
+from gateway.cli import simulator
 from gateway.phones import mask_numbers
 
 EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.yaml"))
@@ -190,8 +190,8 @@ def test_documented_example_passes_against_make_run(running, example: Path):
 def stack_runtime(running):
     """The stack's own database and key, read as `flask simulate` reads them: the roster that
     turns a masked duty number in the sink back into the number a responder texts from."""
-    from config.settings import Settings
     from gateway.runtime import build_runtime
+    from gateway.settings import Settings
 
     runtime = build_runtime(Settings.from_env({"VAR_DIR": str(running.var_dir),
                                                "REDIS_URL": f"redis://127.0.0.1:{running.redis_port}/0"}))
@@ -204,7 +204,7 @@ def test_interactive_phone_and_responder_against_make_run(running, stack_runtime
     """Both ends of a report over real HTTP: the caller's screens (each within 182 characters),
     the alert arriving at the duty number, the responder's TERIMA and the caller's neutral SMS;
     then a screen left unanswered past 60 s, which closes the session as a handset does."""
-    from gateway import roster
+    from gateway.cases import roster
 
     assert simulator.http_post(running.base_url, None)("/at/ussd", {"sessionId": "x"})[0] == 403  # token needed
     aggregator = simulator.Aggregator(simulator.http_post(running.base_url, TOKEN), phone="+6281298760001")

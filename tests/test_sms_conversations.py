@@ -10,7 +10,7 @@ import pytest
 from inline_jobs import drain
 from sqlalchemy import func, select, update
 
-from gateway import roster
+from gateway.cases import roster
 from gateway.store.models import AuditEvent, Contact, InboundMessage, Message, Report
 from workers import jobs
 

@@ -14,15 +14,16 @@ import fake_at as fake_module
 import pytest
 from sqlalchemy import select
 
-from gateway import logs, outbox
+from gateway import logs
+from gateway.channels.africastalking import AfricasTalkingProvider, interpret
+from gateway.channels.base import REJECTED, RETRY, SENT
+from gateway.channels.sink import SinkProvider
 from gateway.content import Content, load_content
-from gateway.sms.africastalking import AfricasTalkingProvider, interpret
-from gateway.sms.base import REJECTED, RETRY, SENT
-from gateway.sms.sink import SinkProvider
+from gateway.errors import TransientSendError
+from gateway.messaging import outbox
 from gateway.store.models import AuditEvent, Message, Outbox
 from workers import jobs
 from workers import runtime as worker_runtime
-from workers.errors import TransientSendError
 
 NUMBER = "+6281234565678"
 MASKED = "+62 812-****-5678"  # what gateway.phones.mask_numbers makes of NUMBER
@@ -110,7 +111,7 @@ def run_job(message_id: int):
 @pytest.fixture
 def fast_timeout(monkeypatch):
     """The SDK timeout (connect, read) used by the provider, cut so a hang costs 0.3 s, not 10 s."""
-    monkeypatch.setattr("gateway.sms.africastalking.SMS_SEND_TIMEOUT_SECONDS", (2.0, 0.3))
+    monkeypatch.setattr("gateway.channels.africastalking.SMS_SEND_TIMEOUT_SECONDS", (2.0, 0.3))
 
 
 # ---- 1. provider mapping: what the fake answers -> what the row says ---------------------------

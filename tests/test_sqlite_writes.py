@@ -12,8 +12,8 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
-from config.settings import Settings
 from gateway.runtime import build_runtime
+from gateway.settings import Settings
 from gateway.store import db as store_db
 from gateway.store.db import WEB_WRITE_POLL_SECONDS, WORKER_WRITE_POLL_SECONDS, Database
 from gateway.store.models import AuditEvent

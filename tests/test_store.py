@@ -17,10 +17,10 @@ from phone import Phone, flask_transport
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from gateway import reports
+from gateway.cases import reports
+from gateway.cases.reports import REF_ALPHABET, REF_LENGTH, NewReport, ReportDesk
 from gateway.crypto import Vault, new_key
 from gateway.errors import DataKeyError, ReportNotSaved
-from gateway.reports import REF_ALPHABET, REF_LENGTH, NewReport, ReportDesk
 from gateway.store.migrate import alembic_config
 from gateway.store.models import AuditEvent, Base, Outbox, Report
 

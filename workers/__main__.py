@@ -16,9 +16,8 @@ import time
 from redis.exceptions import RedisError
 
 from gateway import logs
-
-from .runtime import runtime
-from .worker import GatewayWorker
+from workers.runtime import runtime
+from workers.worker import GatewayWorker
 
 log = logging.getLogger(__name__)
 

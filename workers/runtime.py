@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from config.settings import Settings
 from gateway.runtime import Runtime, build_runtime
+from gateway.settings import Settings
 from gateway.store.db import WORKER_WRITE_POLL_SECONDS
 
 

@@ -14,7 +14,8 @@ import time
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
-from gateway import outbox, retention
+from gateway.cases import retention
+from gateway.messaging import outbox
 
 log = logging.getLogger(__name__)
 

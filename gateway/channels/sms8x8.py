@@ -1,21 +1,45 @@
-"""8x8 webhooks, the second channel: inbound SMS and delivery receipts as JSON, read into the
-same neutral events as Africa's Talking's forms. Nothing outside this module knows 8x8's shape.
+"""8x8, the second SMS provider, in one place: its webhooks (`/8x8/sms`, `/8x8/delivery`, JSON)
+read into the same neutral events as Africa's Talking's forms, and sending through its SMS API.
 
 8x8 (developer.8x8.com, "Inbound SMS" and "Delivery receipts for outbound SMS") posts
 `{"namespace": "SMS", "eventType": …, "description": …, "payload": {…}}`; `payload.umid` is
 its message id, numbers are E.164. It retries a callback not answered 2xx at 1, 10, 30 and
-90 s, so callbacks are idempotent on `umid` (the inbox's unique provider id does that)."""
+90 s, so callbacks are idempotent on `umid` (the inbox's unique provider id does that).
+
+Sending: `POST {SMS8X8_API_URL}/api/v1/subaccounts/{SMS8X8_SUBACCOUNT_ID}/messages` with
+`Authorization: Bearer {SMS8X8_API_KEY}`; the default URL is 8x8's Indonesian region. A 200
+answer carries `status.code` QUEUED (accepted, `umid` is the id delivery receipts quote) or
+REJECTED; an error answer carries an 8x8 error `code` (developer.8x8.com, "API Error codes").
+The key never leaves the Authorization header, so no log line can carry it."""
 from __future__ import annotations
 
+import logging
 import re
-from typing import Any
+from typing import Any, Optional
 
-from ..delivery import DeliveryReport
-from ..inbox import InboundSms
-from ..phones import normalise
-from . import SMS_8X8
+import requests
+from flask import Response, current_app, request
 
-CHANNEL = SMS_8X8
+from gateway.channels.base import (
+    REJECTED,
+    RETRY,
+    SENT,
+    BadCallback,
+    Channel,
+    DeliveryReport,
+    DeliveryState,
+    InboundSms,
+    SendResult,
+    plain_text,
+    webhook_blueprint,
+)
+from gateway.intake import delivery, inbox
+from gateway.phones import normalise
+from gateway.settings import SMS_SEND_TIMEOUT_SECONDS
+
+log = logging.getLogger(__name__)
+
+CHANNEL = Channel.SMS_8X8
 INBOUND_SMS, DELIVERY_RECEIPT = "inbound_message_received", "outbound_message_status_changed"
 TEXT_LIMIT = 2000  # as for Africa's Talking: a long concatenated SMS is a few hundred characters
 REASON_LENGTH = 64
@@ -23,13 +47,17 @@ _UMID = re.compile(r"^[\w\-.:]{1,100}$")
 
 # `status.state` -> the message state it means (8x8 "Message status reference"); `read` is for
 # chat apps and never comes for an SMS, so it is refused like any other unknown word.
-DELIVERY_STATES = {"queued": "sent", "sent": "sent", "delivered": "delivered",
-                   "undelivered": "failed", "rejected": "failed"}
+DELIVERY_STATES = {"queued": DeliveryState.SENT, "sent": DeliveryState.SENT, "delivered": DeliveryState.DELIVERED,
+                   "undelivered": DeliveryState.FAILED, "rejected": DeliveryState.FAILED}
+
+# HTTP statuses of an unsent message that a later try can fix: credentials, URL or sub-account
+# (an operator fixes the configuration and the alerts still open go out), timeouts, rate limits.
+RETRYABLE_HTTP = (401, 403, 404, 408, 429)
+# 8x8 error codes that are account problems whatever the HTTP status said: retried, logged loudly.
+ACCOUNT_ERRORS = {1001: "Illegal SubAccountId", 1200: "Unauthorized Access", 1201: "Access forbidden"}
 
 
-class BadCallback(ValueError):
-    """A callback this adapter cannot read; answered 400 with this text."""
-
+# -- reading callbacks -------------------------------------------------------------------------
 
 def _payload(body: Any, event_type: str) -> dict:
     if not isinstance(body, dict):
@@ -92,3 +120,80 @@ def parse_delivery(body: Any) -> DeliveryReport:
         raise BadCallback(f"unknown status.state {state!r}; allowed: {', '.join(DELIVERY_STATES)}")
     detail = ": ".join(str(status[k]) for k in ("detail", "errorMessage") if status.get(k))
     return DeliveryReport(umid, DELIVERY_STATES[state], state, detail[:REASON_LENGTH] or None)
+
+
+# -- the webhook -------------------------------------------------------------------------------
+
+bp = webhook_blueprint("sms8x8", "/8x8")
+
+
+def _body():
+    """8x8 sends JSON; the content type is not trusted to say so. A body nested deeper than the
+    parser can recurse is no callback either: refused like any other body that is not an object."""
+    try:
+        return request.get_json(force=True, silent=True)
+    except RecursionError:
+        return None
+
+
+@bp.post("/sms")
+def sms() -> Response:
+    return plain_text(inbox.receive(current_app.extensions["gateway"].runtime, parse_sms(_body())))
+
+
+@bp.post("/delivery")
+def delivery_report() -> Response:
+    return plain_text(delivery.apply(current_app.extensions["gateway"].runtime, parse_delivery(_body())))
+
+
+# -- sending -----------------------------------------------------------------------------------
+
+def _json(response: requests.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def interpret(http_status: int, body: dict) -> SendResult:
+    """One 8x8 answer as a SendResult: any other 4xx is final (the request itself is wrong)."""
+    if 200 <= http_status < 300:
+        status = body.get("status") or {}
+        code, umid = status.get("code"), body.get("umid")
+        if code == "QUEUED" and umid:
+            return SendResult(SENT, str(umid), http_status)
+        if code == "REJECTED":
+            return SendResult(REJECTED, None, http_status, str(status.get("description") or code)[:REASON_LENGTH])
+        return SendResult(RETRY, reason="unreadable response")
+    code = body.get("code") if isinstance(body.get("code"), int) else None
+    reason = f"{code} {body.get('message') or ''}".rstrip() if code else f"HTTP {http_status}"
+    if code in ACCOUNT_ERRORS:
+        log.error("8x8 refused the account (%s): check SMS8X8_API_KEY and SMS8X8_SUBACCOUNT_ID", ACCOUNT_ERRORS[code])
+    if http_status >= 500 or http_status in RETRYABLE_HTTP or code in ACCOUNT_ERRORS:
+        return SendResult(RETRY, status_code=code or http_status, reason=reason[:REASON_LENGTH])
+    return SendResult(REJECTED, status_code=code or http_status, reason=reason[:REASON_LENGTH])
+
+
+class Sms8x8Provider:
+    name = "8x8"
+
+    def __init__(self, api_key: str, subaccount_id: str, sender_id: Optional[str] = None,
+                 api_url: str = "https://sms.8x8.id"):
+        self._url = f"{api_url.rstrip('/')}/api/v1/subaccounts/{subaccount_id}/messages"
+        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self._sender_id = sender_id
+
+    @classmethod
+    def from_settings(cls, s) -> Sms8x8Provider:
+        return cls(s.sms8x8_api_key, s.sms8x8_subaccount_id, s.sms8x8_sender_id, s.sms8x8_api_url)
+
+    def send(self, to: str, body: str) -> SendResult:
+        payload = {"destination": to, "text": body, "encoding": "AUTO"}
+        if self._sender_id:
+            payload["source"] = self._sender_id
+        try:
+            response = requests.post(self._url, json=payload, headers=self._headers, timeout=SMS_SEND_TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            return SendResult(RETRY, reason=type(exc).__name__)
+        return interpret(response.status_code, _json(response))

@@ -12,8 +12,8 @@ from datetime import timedelta
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from ..crypto import development_key
-from . import auth, community, metrics, views  # noqa: F401  (community adds its pages to views.bp)
+from gateway.console import auth, community, metrics, views  # noqa: F401  (community adds its pages to views.bp)
+from gateway.crypto import development_key
 
 
 def session_secret(settings) -> str:

@@ -26,9 +26,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
-from ..errors import ConfigError
-from ..limits import Limit
-from ..store.models import Staff
+from gateway.errors import ConfigError
+from gateway.limits import Limit
+from gateway.store.models import Staff
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from .. import dispatch, outbox
-from ..store.models import Assignment, Note, Report
-from .accounts import Account
+from gateway.cases import dispatch
+from gateway.console.accounts import Account
+from gateway.messaging import outbox
+from gateway.store.models import Assignment, Note, Report
 
 NOTE_MAX_CHARS = 2000
 REROUTABLE = ("routed", "unassigned", "acknowledged")

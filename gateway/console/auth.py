@@ -10,7 +10,7 @@ from functools import wraps
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 
-from . import accounts, csrf
+from gateway.console import accounts, csrf
 
 SESSION_IDLE_SECONDS = 2 * 3600   # a session unused this long ends (the cookie is renewed on each request)
 SESSION_MAX_SECONDS = 12 * 3600   # and none outlives a working day, used or not

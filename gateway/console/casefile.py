@@ -10,9 +10,9 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import dispatch
-from ..store.models import Assignment, AuditEvent, Message, Note, Report, Responder, Staff
-from .accounts import Account
+from gateway.cases import dispatch
+from gateway.console.accounts import Account
+from gateway.store.models import Assignment, AuditEvent, Message, Note, Report, Responder, Staff
 
 PURGED_TEXT = "(removed after the retention period)"
 

@@ -12,8 +12,8 @@ from typing import Optional
 from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
 
-from ..store.models import Assignment, Message, Report, Responder
-from .accounts import Account
+from gateway.console.accounts import Account
+from gateway.store.models import Assignment, Message, Report, Responder
 
 STATUSES = ("received", "routed", "unassigned", "acknowledged", "closed", "incomplete")
 OPEN = ("received", "routed", "unassigned", "incomplete")

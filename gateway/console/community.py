@@ -8,13 +8,13 @@ from datetime import datetime
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from .. import community
-from ..errors import ConfigError
-from ..phones import mask_numbers
-from ..store.models import Broadcast, Message
-from . import auth
-from .labels import WIB
-from .views import _runtime, audit_operator_action, bp
+from gateway.cases import community
+from gateway.console import auth
+from gateway.console.labels import WIB
+from gateway.console.views import _runtime, audit_operator_action, bp
+from gateway.errors import ConfigError
+from gateway.phones import mask_numbers
+from gateway.store.models import Broadcast, Message
 
 RECENT_BROADCASTS = 20
 

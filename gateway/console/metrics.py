@@ -30,9 +30,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..limits import HELD_BY_BUDGET_KEY
-from ..store.models import AuditEvent, Message, Outbox, Report
-from ..web import WEBHOOK_BLUEPRINTS
+from gateway.channels.registry import WEBHOOK_NAMES
+from gateway.limits import HELD_BY_BUDGET_KEY
+from gateway.store.models import AuditEvent, Message, Outbox, Report
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
-    if request.blueprint in WEBHOOK_BLUEPRINTS and request.url_rule is not None and "metrics_started" in g:
+    if request.blueprint in WEBHOOK_NAMES and request.url_rule is not None and "metrics_started" in g:
         seconds = time.perf_counter() - g.metrics_started
         pending = _pending()
         pending.add(request.url_rule.rule, response.status_code, seconds)

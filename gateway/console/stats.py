@@ -11,10 +11,10 @@ from typing import Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..store.models import Message, Report
-from .casefile import utc
-from .cases import OPEN
-from .labels import WIB
+from gateway.console.casefile import utc
+from gateway.console.cases import OPEN
+from gateway.console.labels import WIB
+from gateway.store.models import Message, Report
 
 FAILED = ("failed", "rejected")
 FINISHED = ("sent", "delivered", "failed", "rejected")  # alerts whose fate is known

@@ -10,11 +10,12 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from .. import dispatch, outbox, roster
-from ..errors import ConfigError
-from ..phones import mask_numbers
-from . import accounts, actions, auth, casefile, cases, csrf, headers, stats, svg
-from .labels import Labels, minutes, wib
+from gateway.cases import dispatch, roster
+from gateway.console import accounts, actions, auth, casefile, cases, csrf, headers, stats, svg
+from gateway.console.labels import Labels, minutes, wib
+from gateway.errors import ConfigError
+from gateway.messaging import outbox
+from gateway.phones import mask_numbers
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Optional
 from alembic import command
 from alembic.config import Config
 
-from .db import private_sqlite_file
+from gateway.store.db import private_sqlite_file
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

@@ -17,7 +17,7 @@ from typing import Optional
 
 from flask import Response, current_app, request
 
-from ..limits import Limit
+from gateway.limits import Limit
 
 FAILED_TOKENS = Limit("bad-token", 30, 60)  # wrong tokens per source address per minute
 USSD_ENDPOINTS = frozenset({"at.ussd"})

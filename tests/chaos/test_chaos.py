@@ -29,7 +29,8 @@ from phone import Phone, flask_transport
 from sqlalchemy import func, select
 
 from flows.engine import State
-from gateway import create_app, roster
+from gateway import create_app
+from gateway.cases import roster
 from gateway.content import load_content
 from gateway.store.models import AuditEvent, Report
 
@@ -123,7 +124,7 @@ class Stack:
 def stack(tmp_path, fake_at, data_key):
     from gateway.store.migrate import upgrade
 
-    noisy = [logging.getLogger(n) for n in ("gateway.http", "gateway.reports", "gateway.outbox", "gateway.sessions")]
+    noisy = [logging.getLogger(n) for n in ("gateway.http", "gateway.cases.reports", "gateway.messaging.outbox")]
     levels = [logger.level for logger in noisy]
     for logger in noisy:
         logger.setLevel(logging.ERROR)  # 1,600 requests a scenario: the table is what matters

@@ -13,7 +13,7 @@ import yaml
 
 from flows.intake import Intent
 from gateway.content import load_content
-from gateway.sms_desk import INFORMATION_COMMANDS, says_more
+from gateway.intake.sms_desk import INFORMATION_COMMANDS, says_more
 
 HERE = Path(__file__).resolve().parent
 CORPUS = yaml.safe_load((HERE / "corpus.yaml").read_text(encoding="utf-8"))

@@ -21,7 +21,7 @@ import yaml
 from phonenumbers import shortnumberinfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError
+from gateway.errors import ConfigError
 
 ALL = "all"
 KINDS = ("police", "women_child_protection", "social_services", "migrant_worker_protection", "ngo")

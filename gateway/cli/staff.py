@@ -6,9 +6,9 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from ..cli_runtime import cli_runtime
-from ..errors import ConfigError
-from . import accounts
+from gateway.cli.runtime import cli_runtime
+from gateway.console import accounts
+from gateway.errors import ConfigError
 
 
 @click.group("staff")

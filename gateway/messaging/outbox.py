@@ -19,10 +19,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from config.settings import JOB_TIMEOUT_SECONDS, RECONCILE_INTERVAL_SECONDS
-
-from .store.db import UNSYNCED
-from .store.models import AuditEvent, Message, Outbox
+from gateway.messaging.jobs import JOBS
+from gateway.settings import JOB_TIMEOUT_SECONDS, RECONCILE_INTERVAL_SECONDS
+from gateway.store.db import UNSYNCED
+from gateway.store.models import AuditEvent, Message, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,6 @@ log = logging.getLogger(__name__)
 # job is killed at JOB_TIMEOUT_SECONDS.
 SENDING_STALE_SECONDS = 2 * JOB_TIMEOUT_SECONDS
 
-# job name -> (function path, back-off before each retry in seconds). Paths, not imports:
-# gateway never imports workers. After the last retry a job stays in RQ's failed registry
-# and its outbox row stays open, so the reconciler offers it again at the next worker start.
-JOBS = {
-    "route_report": ("workers.jobs.route_report", (5, 15, 60, 180, 600)),
-    "send_sms": ("workers.jobs.send_sms", (5, 15, 60, 180, 600, 1800)),
-    "handle_sms": ("workers.jobs.handle_sms", (5, 15, 60, 180, 600)),
-    "alert_next": ("workers.jobs.alert_next", (5, 15, 60, 180, 600)),
-    "finish_report": ("workers.jobs.finish_report", (5, 15, 60, 180, 600)),
-    "check_ack": ("workers.jobs.check_ack", (5, 15, 60, 180, 600)),
-    "send_broadcast": ("workers.jobs.send_broadcast", (5, 15, 60, 180, 600)),
-}
 JITTER = 0.2  # each back-off is stretched or shrunk by up to 20%, so retries do not arrive in herds
 
 
@@ -136,14 +124,14 @@ def _stamp(runtime, *where, **values) -> None:
 
 def _handed_over(runtime, job: str, target_id: int, not_before: Optional[datetime]) -> bool:
     """To RQ (a scheduled one through RQ's scheduler); False when Redis is unreachable."""
-    func, delays = JOBS[job]
+    spec = JOBS[job]
     options = dict(job_id=job_id(job, target_id), job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=3600,
-                   retry=retry_policy(delays, runtime.settings.time_scale), failure_ttl=30 * 86400)
+                   retry=retry_policy(spec.backoff, runtime.settings.time_scale), failure_ttl=30 * 86400)
     try:
         if not_before and _utc(not_before) > datetime.now(timezone.utc):
-            runtime.queue.enqueue_at(_utc(not_before), func, target_id, **options)
+            runtime.queue.enqueue_at(_utc(not_before), spec.entry_point, target_id, **options)
         else:
-            runtime.queue.enqueue(func, target_id, **options)
+            runtime.queue.enqueue(spec.entry_point, target_id, **options)
     except RedisError as exc:
         log.warning("queue unavailable, %s %s left to the reconciler: %s", job, target_id, type(exc).__name__)
         return False

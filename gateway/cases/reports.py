@@ -12,10 +12,10 @@ from typing import Mapping, Optional
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from . import outbox
-from .errors import LimitReached, ReportNotSaved
-from .limits import caller_key
-from .store.models import AuditEvent, Report
+from gateway.errors import LimitReached, ReportNotSaved
+from gateway.limits import caller_key
+from gateway.messaging import outbox
+from gateway.store.models import AuditEvent, Report
 
 log = logging.getLogger(__name__)
 

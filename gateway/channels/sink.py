@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from ..phones import mask_numbers
-from .base import SENT, SendResult
+from gateway.channels.base import SENT, SendResult
+from gateway.phones import mask_numbers
 
 
 class SinkProvider:

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 import click
 from flask.cli import with_appcontext
 
-from . import community
-from .cli_runtime import cli_runtime
-from .errors import ConfigError
+from gateway.cases import community
+from gateway.cli.runtime import cli_runtime
+from gateway.errors import ConfigError
 
 
 def _or_fail(action):

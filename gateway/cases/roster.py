@@ -10,9 +10,9 @@ from typing import Optional
 import phonenumbers
 from sqlalchemy import func, select
 
-from .errors import ConfigError
-from .phones import normalise
-from .store.models import Responder
+from gateway.errors import ConfigError
+from gateway.phones import normalise
+from gateway.store.models import Responder
 
 # The demo roster gives every agency one fictitious desk so a local run alerts somewhere
 # visible. Numbers extend libphonenumber's own example number for Indonesia; they are used

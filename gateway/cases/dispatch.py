@@ -15,10 +15,13 @@ from typing import Optional
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import alerts, outbox
-from .channels import SMS_CHANNELS
-from .routing import Case, route
-from .store.models import Assignment, AuditEvent, Message, Report, Responder
+from gateway.cases import alerts
+from gateway.cases.routing import Case, route
+from gateway.channels.base import SMS_CHANNELS
+from gateway.messaging import outbox
+from gateway.messaging.sending import unit_of_work
+from gateway.store.db import UNSYNCED
+from gateway.store.models import Assignment, AuditEvent, Message, Report, Responder
 
 log = logging.getLogger(__name__)
 
@@ -226,3 +229,57 @@ def close(session: Session, report: Report, detail: str, actor: str) -> bool:
                         .values(state="closed"))
         audit(session, report.id, "closed", detail, actor=actor)
     return bool(closed)
+
+
+def route_report(rt, report_id: int) -> str:
+    """Choose the agencies for a report; each gets an assignment, alerts and a deadline."""
+    with unit_of_work(rt) as batch:
+        session = batch.session
+        claimed = session.execute(update(Report).where(Report.id == report_id, Report.status == "received")
+                                  .values(status="routed", routed_at=datetime.now(timezone.utc)),
+                                  execution_options=UNSYNCED).rowcount
+        outbox.mark_done(session, "route_report", report_id)
+        if not claimed:
+            return "already routed"
+        report = session.get(Report, report_id)
+        for decision in route(Case.of(report), rt.content.directory, datetime.now(timezone.utc)):
+            audit(session, report_id, "routed", f"{decision.agency_id}: {decision.reason}")
+            assign(rt, batch, report, decision.agency_id, decision.reason)
+        alerts = sum(job == "send_sms" for job, _, _ in batch.jobs)
+        if not alerts:
+            report.status = "unassigned"
+            log.error("report %s has no responder to alert: register duty numbers", report_id)
+    return f"{alerts} alerts queued"
+
+
+
+
+def alert_next(rt, message_id: int) -> str:
+    """An alert that will not arrive: send it to the next duty number not yet alerted, in the
+    same agency first, then up its escalation chain. Claimed through its outbox entry, so two
+    copies of the job alert one person, not two."""
+    with unit_of_work(rt) as batch:
+        session = batch.session
+        if not outbox.mark_done(session, "alert_next", message_id):
+            return "already handled"
+        failed = session.get(Message, message_id)
+        agency_id = session.scalar(select(Responder.agency_id).where(Responder.id == failed.responder_id))
+        already = alerted(session, failed.report_id)
+        candidates = (r for agency in rt.content.directory.chain(agency_id)
+                      for r in responders(session, agency.id, rt.settings.demo_roster_allowed))
+        nxt = next((r for r in candidates if r.id not in already), None)
+        if nxt is None:
+            audit(session, failed.report_id, "no_next_responder",
+                           f"{agency_id}: every duty number up the chain was tried")
+            log.error("report %s: no further duty number from %s up", failed.report_id, agency_id)
+            return "no further duty number"
+        message = queue_alert(rt, batch, failed.report_id, nxt, rt.vault.decrypt(failed.body_enc))
+        audit(session, failed.report_id, "alert_next",
+                       f"{nxt.agency_id}: responder {nxt.id} after message {message_id} failed")
+    return f"alert re-sent as message {message.id}"
+
+
+def check_ack(rt, assignment_id: int) -> str:
+    """An assignment's deadline: escalate it one level up unless acknowledged."""
+    with unit_of_work(rt) as batch:
+        return check(rt, batch, assignment_id)

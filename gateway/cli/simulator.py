@@ -23,8 +23,8 @@ import yaml
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import roster
-from .phones import mask_numbers
+from gateway.cases import roster
+from gateway.phones import mask_numbers
 
 USSD_LIMIT = 182              # characters of one answer, `CON `/`END ` included
 REPLY_TIMEOUT_SECONDS = 60    # a handset closes a screen left unanswered this long

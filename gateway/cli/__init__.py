@@ -8,12 +8,16 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import community_cli, diagram, keys, outbox, retention, roster, simulator
-from .cli_runtime import cli_runtime as _runtime
-from .console.cli import staff
-from .errors import ConfigError
-from .runtime import data_key
-from .store.migrate import upgrade
+from gateway import keys
+from gateway.cases import retention, roster
+from gateway.cli import community as community_cli
+from gateway.cli import diagram, simulator
+from gateway.cli.runtime import cli_runtime as _runtime
+from gateway.cli.staff import staff
+from gateway.errors import ConfigError
+from gateway.messaging import outbox
+from gateway.runtime import data_key
+from gateway.store.migrate import upgrade
 
 
 @click.command("validate-config")

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, select, update
 
-from .store.models import AuditEvent, InboundMessage, Message, Note, Outbox, Report
+from gateway.store.models import AuditEvent, InboundMessage, Message, Note, Outbox, Report
 
 log = logging.getLogger(__name__)
 

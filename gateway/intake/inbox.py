@@ -4,25 +4,16 @@ callback hits the unique provider id and changes nothing."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Optional
 
 from sqlalchemy.exc import IntegrityError
 
-from . import outbox
-from .store.models import InboundMessage
+from gateway.channels.base import InboundSms
+from gateway.messaging import outbox
+from gateway.store.models import InboundMessage
 
 log = logging.getLogger(__name__)
 
 NEW, DUPLICATE, IGNORED = "new", "duplicate", "ignored"
-
-
-@dataclass(frozen=True)
-class InboundSms:
-    channel: str
-    provider_id: str
-    sender: Optional[str]  # E.164, or None when `from` is not a phone number
-    text: str
 
 
 def receive(runtime, sms: InboundSms) -> str:

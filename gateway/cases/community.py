@@ -14,11 +14,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from flows.gsm import is_gsm7, septets
-
-from . import dispatch, outbox
-from .errors import ConfigError, EffectFailed
-from .phones import normalise
-from .store.models import Broadcast, Contact, Volunteer
+from gateway.cases import dispatch
+from gateway.errors import ConfigError, EffectFailed
+from gateway.messaging import outbox
+from gateway.phones import normalise
+from gateway.store.models import Broadcast, Contact, Volunteer
 
 BROADCAST_PER_SECOND = 5
 SMS_LIMIT = 160

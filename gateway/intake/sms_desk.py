@@ -18,19 +18,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, ContextManager, Optional
+from typing import Callable, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from config.settings import HELP_REPLY_INTERVAL_SECONDS, SMS_FOLLOW_UP_QUESTIONS, SMS_FOLLOW_UP_SECONDS
 from flows.intake import Intent, Reading
 from flows.sms import Parsed, parse
-
-from . import community, dispatch, outbox
-from .content import helplines
-from .reports import new_ref, session_key
-from .store.models import Contact, InboundMessage, Message, Report, Responder, Volunteer
+from gateway.cases import community, dispatch
+from gateway.cases.reports import new_ref, session_key
+from gateway.content import helplines
+from gateway.messaging import outbox
+from gateway.messaging.sending import unit_of_work
+from gateway.settings import HELP_REPLY_INTERVAL_SECONDS, SMS_FOLLOW_UP_QUESTIONS, SMS_FOLLOW_UP_SECONDS
+from gateway.store.models import Contact, InboundMessage, Message, Report, Responder, Volunteer
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,8 @@ class Turn:
 
 
 class SmsDesk:
-    def __init__(self, runtime, unit_of_work: Callable[[], ContextManager[outbox.Batch]]):
+    def __init__(self, runtime):
         self.rt = runtime
-        # A turn's transaction and what becomes of its jobs once committed: the worker sends
-        # the first replies itself and hands the rest to RQ (workers.jobs).
-        self.unit_of_work = unit_of_work
         self.content = runtime.content
         self.catalog = runtime.content.catalog
 
@@ -93,7 +91,7 @@ class SmsDesk:
 
     def handle(self, inbound_id: int) -> str:
         vault = self.rt.vault
-        with self.unit_of_work() as batch:
+        with unit_of_work(self.rt) as batch:
             session = batch.session
             claimed = session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id,
                                                                    InboundMessage.handled_at.is_(None))
@@ -112,7 +110,7 @@ class SmsDesk:
                 command = "limited"
                 reply = self.text(turn, "sms.limited") if self._first_refusal(turn, "sms") else None
             else:
-                reply = getattr(self, f"_{command}")(turn, parsed)
+                reply = HANDLERS[command](self, turn, parsed)
             inbound.outcome = command if reply else f"{command}: no reply"
             if reply:
                 self._queue_reply(turn, reply)
@@ -120,7 +118,7 @@ class SmsDesk:
 
     def finish(self, report_id: int) -> str:
         """The scheduled end of an SMS report's follow-up window: file it as it is."""
-        with self.unit_of_work() as batch:
+        with unit_of_work(self.rt) as batch:
             session = batch.session
             outbox.mark_done(session, "finish_report", report_id)
             report = session.get(Report, report_id)
@@ -417,3 +415,13 @@ class SmsDesk:
         dispatch.close_for_agency(turn.session, report, responder.agency_id, actor=f"responder:{responder.id}")
         return self.text(turn, "sms.closed", ref=report.ref)
 
+
+
+# Each keyword's handler (config/keywords.yaml names the same commands, checked at start-up);
+# `answer` reads a text that is no command.
+HANDLERS: dict[str, Callable[[SmsDesk, Turn, Parsed], Optional[str]]] = {
+    "report": SmsDesk._report, "watch": SmsDesk._watch, "join": SmsDesk._join, "info": SmsDesk._info,
+    "signs": SmsDesk._signs, "rights": SmsDesk._rights, "status": SmsDesk._status,
+    "language": SmsDesk._language, "stop": SmsDesk._stop, "start": SmsDesk._start, "ack": SmsDesk._ack,
+    "close": SmsDesk._close, "migrate": SmsDesk._migrate, "answer": SmsDesk._answer,
+}

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import holidays as holiday_calendars
 
-from .directory import Agency, Directory
+from gateway.cases.directory import Agency, Directory
 
 EARTH_RADIUS_KM = 6371.0
 CHILD_VICTIMS = frozenset({"child", "mother_baby"})

@@ -4,26 +4,17 @@ that will not arrive is handed to the agency's next duty number, exactly once: t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Optional
 
 from sqlalchemy import select, update
 
-from . import outbox
-from .store.models import AuditEvent, Message
+from gateway.channels.base import DeliveryReport
+from gateway.messaging import outbox
+from gateway.store.models import AuditEvent, Message
 
 log = logging.getLogger(__name__)
 
 # The states a report may move a message out of: a late "Sent" never undoes "delivered".
 FROM_STATES = {"sent": ("sent",), "delivered": ("sent",), "failed": ("sent", "delivered")}
-
-
-@dataclass(frozen=True)
-class DeliveryReport:
-    provider_message_id: str
-    state: str              # sent | delivered | failed
-    status: str             # the provider's own word, kept for operators
-    reason: Optional[str] = None
 
 
 def apply(runtime, report: DeliveryReport) -> str:

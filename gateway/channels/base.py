@@ -1,0 +1,129 @@
+"""What every channel shares: the neutral events a provider's callback is read into, the
+closed set of send outcomes, the sender protocol, and the one way a provider's webhook
+blueprint is made (token check, plain-text answers, database-down handling).
+
+A provider module (`africastalking.py`, `sms8x8.py`) reads its own field names into these
+types and nothing outside it knows them; the intake reads only these types."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+from typing import Optional, Protocol
+
+from flask import Blueprint, Response, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.phones import normalise
+from gateway.web.auth import USSD_ENDPOINTS, require_token, ussd_unavailable
+
+log = logging.getLogger(__name__)
+
+
+class Channel(StrEnum):
+    """Where a report or an SMS came in; stored with it."""
+
+    AT_USSD = "at-ussd"
+    AT_SMS = "at-sms"
+    SMS_8X8 = "8x8-sms"
+
+
+SMS_CHANNELS = frozenset({Channel.AT_SMS, Channel.SMS_8X8})  # a report by SMS: no consent to be contacted was asked
+
+
+class DeliveryState(StrEnum):
+    """A provider's word on an SMS it accepted, in the gateway's terms."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class BadCallback(ValueError):
+    """A callback a provider module cannot read; answered 400 with this text."""
+
+
+@dataclass(frozen=True)
+class UssdHop:
+    channel: str
+    session_id: str
+    raw_phone: Optional[str]  # as the channel sent it; read through `phone`
+    inputs: tuple[str, ...]  # every input of the session so far, in order
+
+    @cached_property
+    def phone(self) -> Optional[str]:
+        """E.164, or None when not a valid number. Parsed once per hop, on first use."""
+        return normalise(self.raw_phone)
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    channel: str
+    provider_id: str
+    sender: Optional[str]  # E.164, or None when the sender is not a phone number
+    text: str
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    provider_message_id: str
+    state: DeliveryState
+    status: str             # the provider's own word, kept for operators
+    reason: Optional[str] = None
+
+
+class Outcome(StrEnum):
+    """One send's outcome, whatever the provider: the worker decides retry or record on it."""
+
+    SENT = "sent"          # accepted by the provider
+    REJECTED = "rejected"  # final: do not retry
+    RETRY = "retry"        # transient: try again later
+
+
+SENT, REJECTED, RETRY = Outcome.SENT, Outcome.REJECTED, Outcome.RETRY
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    provider_message_id: Optional[str] = None
+    status_code: Optional[int] = None
+    reason: Optional[str] = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.outcome == RETRY
+
+
+class Provider(Protocol):
+    name: str
+
+    def send(self, to: str, body: str) -> SendResult: ...
+
+
+def plain_text(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+def _bad_callback(exc: BadCallback) -> Response:
+    return plain_text(str(exc), 400)
+
+
+def _database_down(exc: SQLAlchemyError) -> Response:
+    """The callback was not stored: 503 makes the aggregator retry instead of the message being
+    lost; a USSD caller mid-session gets the polite end screen."""
+    log.error("callback %s not stored: %s", request.path, type(exc).__name__)
+    if request.endpoint in USSD_ENDPOINTS:
+        return ussd_unavailable()
+    return plain_text("temporarily unavailable, retry", 503)
+
+
+def webhook_blueprint(name: str, url_prefix: str) -> Blueprint:
+    """A provider's callbacks: every one behind the webhook token, a callback it cannot read
+    answered 400, a database that is down answered 503."""
+    bp = Blueprint(name, __name__, url_prefix=url_prefix)
+    bp.before_request(require_token)
+    bp.register_error_handler(BadCallback, _bad_callback)
+    bp.register_error_handler(SQLAlchemyError, _database_down)
+    return bp

@@ -1,0 +1,24 @@
+"""Every channel the gateway serves, listed once: the webhook blueprints the app registers and
+the senders SMS_CHANNEL can name."""
+from __future__ import annotations
+
+from typing import Callable
+
+from gateway.channels import africastalking, sms8x8
+from gateway.channels.base import Provider
+from gateway.channels.sink import SinkProvider
+from gateway.settings import Settings
+
+WEBHOOKS = (africastalking.bp, sms8x8.bp)
+WEBHOOK_NAMES = frozenset(bp.name for bp in WEBHOOKS)
+
+SENDERS: dict[str, Callable[[Settings], Provider]] = {
+    "africastalking": africastalking.AfricasTalkingProvider.from_settings,
+    "8x8": sms8x8.Sms8x8Provider.from_settings,
+    "sink": lambda s: SinkProvider(s.var_dir / "sms-sink.log"),
+}
+
+
+def sender(settings: Settings) -> Provider:
+    """The configured sender; the local sink when SMS_CHANNEL names none (development)."""
+    return SENDERS.get(settings.sms_channel, SENDERS["sink"])(settings)
