@@ -239,3 +239,25 @@ def load_content(config_dir: Path = CONFIG_DIR) -> Content:
     )
     return Content(flow, catalog, directory, Engine(flow, catalog, data), keywords, vocabulary)
 
+
+def _fingerprint(config_dir: Path) -> tuple:
+    """Every file under config/ with its size and modification time: what a load depends on."""
+    return tuple(sorted((str(f), f.stat().st_mtime_ns, f.stat().st_size)
+                        for f in Path(config_dir).rglob("*") if f.is_file()))
+
+
+_checked: dict[tuple, tuple[Content, tuple[str, ...]]] = {}
+
+
+def checked_content(config_dir: Path = CONFIG_DIR) -> tuple[Content, tuple[str, ...]]:
+    """Loaded and validated content with its problems, kept per process while config/ is
+    unchanged: rendering every screen in every language is most of what building an app costs,
+    and a process that builds several (the CLI, the tests) need not do it again. Raises
+    ConfigError when config/ cannot be read."""
+    key = (str(Path(config_dir).resolve()), _fingerprint(config_dir))
+    if key not in _checked:
+        content = load_content(config_dir)
+        _checked.clear()
+        _checked[key] = content, tuple(content.validate()[0])
+    return _checked[key]
+

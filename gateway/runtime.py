@@ -11,7 +11,7 @@ from rq import Queue
 from gateway.cases import roster
 from gateway.channels import registry
 from gateway.channels.base import Provider
-from gateway.content import Content, load_content
+from gateway.content import Content, checked_content
 from gateway.crypto import Vault, development_key
 from gateway.errors import ConfigError
 from gateway.limits import Limit, Limiter, per_number, send_budget
@@ -73,8 +73,7 @@ def build_runtime(settings: Settings, strict: bool = True,
         raise ConfigError(problems)
     content, content_problems = None, []
     try:
-        content = load_content(settings.config_dir)
-        content_problems = content.validate()[0]
+        content, content_problems = checked_content(settings.config_dir)
     except ConfigError as exc:
         content_problems = exc.problems
     if strict and content_problems:

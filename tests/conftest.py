@@ -115,14 +115,12 @@ def _postgres_available() -> bool:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path):
+def database_url(request, tmp_path, migrated_sqlite):
     """A fresh, migrated database: a SQLite file, then (same test again) a PostgreSQL schema."""
     from gateway.store.migrate import upgrade
 
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'gateway.db'}"
-        upgrade(url)
-        yield url
+        yield _fresh_sqlite(migrated_sqlite, tmp_path)
         return
     if not _postgres_available():
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set TEST_POSTGRES_URL): PostgreSQL case skipped")
@@ -138,13 +136,26 @@ def database_url(request, tmp_path):
     admin.dispose()
 
 
-@pytest.fixture
-def sqlite_url(tmp_path):
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """One SQLite file migrated to the head revision; each test gets a copy of it, which costs
+    far less than running every migration again."""
     from gateway.store.migrate import upgrade
 
-    url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    upgrade(url)
-    return url
+    path = tmp_path_factory.mktemp("schema") / "gateway.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _fresh_sqlite(template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "gateway.db"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def sqlite_url(migrated_sqlite, tmp_path):
+    return _fresh_sqlite(migrated_sqlite, tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ from gateway import logs
 from gateway.channels.africastalking import AfricasTalkingProvider, interpret
 from gateway.channels.base import REJECTED, RETRY, SENT
 from gateway.channels.sink import SinkProvider
-from gateway.content import Content, load_content
 from gateway.errors import TransientSendError
 from gateway.messaging import outbox
 from gateway.store.models import AuditEvent, Message, Outbox
@@ -34,22 +33,12 @@ SDK_LOGGERS = ("", "africastalking", "requests", "urllib3", "urllib3.connectionp
 
 # ---- helpers ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def content():
-    """config/ parsed and validated once for the module: 0.4 s a time, and send_sms never reads it."""
-    loaded = load_content()
-    return loaded, loaded.validate()
-
-
 @pytest.fixture
-def make_runtime(monkeypatch, redis_url, data_key, tmp_path, content):
+def make_runtime(monkeypatch, redis_url, data_key, tmp_path):
     """Set the worker's environment and return `workers.runtime.runtime()`, built fresh.
 
     Why: the job calls the lru-cached `runtime()`; each test needs its own settings, and the
     cache must not leak a runtime (and its open pools) into the next test."""
-    loaded, validated = content
-    monkeypatch.setattr("gateway.runtime.load_content", lambda config_dir: loaded)
-    monkeypatch.setattr(Content, "validate", lambda self: validated)
     built = []
 
     def make(database_url, **env):

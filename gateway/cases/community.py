@@ -19,6 +19,7 @@ from gateway.errors import ConfigError, EffectFailed
 from gateway.messaging import outbox
 from gateway.phones import normalise
 from gateway.store.models import Broadcast, Contact, Volunteer
+from gateway.store.states import BroadcastState
 
 BROADCAST_PER_SECOND = 5
 SMS_LIMIT = 160
@@ -95,7 +96,7 @@ def schedule_broadcast(runtime, region: str, body: str, send_at: Optional[dateti
     send_at = (send_at or datetime.now(timezone.utc)).astimezone(timezone.utc)  # SQLite keeps no zone: store UTC
     with runtime.db.session() as session:
         broadcast = Broadcast(region_code=region_code(runtime, region), body=body, send_at=send_at,
-                              state="scheduled")
+                              state=BroadcastState.SCHEDULED)
         session.add(broadcast)
         session.flush()
         batch = outbox.Batch(runtime, session)
@@ -111,8 +112,9 @@ def send_broadcast(runtime, broadcast_id: int) -> str:
     with runtime.db.session() as session:
         batch = outbox.Batch(runtime, session)
         outbox.mark_done(session, "send_broadcast", broadcast_id)
-        if not session.execute(update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.state == "scheduled")
-                               .values(state="sent")).rowcount:
+        if not session.execute(update(Broadcast).where(Broadcast.id == broadcast_id,
+                                                       Broadcast.state == BroadcastState.SCHEDULED)
+                               .values(state=BroadcastState.SENT)).rowcount:
             return "already sent"
         broadcast = session.get(Broadcast, broadcast_id)
         audience = session.scalars(select(Contact).where(Contact.subscribed_region == broadcast.region_code,

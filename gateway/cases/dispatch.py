@@ -22,8 +22,20 @@ from gateway.messaging import outbox
 from gateway.messaging.sending import unit_of_work
 from gateway.store.db import UNSYNCED
 from gateway.store.models import Assignment, AuditEvent, Message, Report, Responder
+from gateway.store.states import (
+    ASSIGNMENT_MOVES,
+    OPEN_ASSIGNMENTS,
+    AssignmentState,
+    MessageState,
+    ReportStatus,
+    sources,
+)
 
 log = logging.getLogger(__name__)
+
+ESCALATABLE = sources(ASSIGNMENT_MOVES, AssignmentState.ESCALATED)
+ACKNOWLEDGEABLE = sources(ASSIGNMENT_MOVES, AssignmentState.ACKNOWLEDGED)
+ROUTABLE = (ReportStatus.RECEIVED,)  # routed once: a report already routed is not routed again
 
 
 def audit(session: Session, report_id: int, action: str, detail: str, actor: str = "router") -> None:
@@ -71,16 +83,16 @@ def reroute_for_place(rt, batch: outbox.Batch, report: Report) -> int:
         if assignment is not None and assignment.agency_id not in before:
             before.add(assignment.agency_id)
             added += 1
-    if added and report.status == "unassigned":
-        report.status = "routed"
+    if added and report.status == ReportStatus.UNASSIGNED:
+        report.status = ReportStatus.ROUTED
     return added
 
 
 def queue_sms(rt, batch: outbox.Batch, to: str, body: str, purpose: str, not_before: Optional[datetime] = None,
               **links) -> Message:
     """An SMS to anyone: a queued row with its send job, in the caller's transaction."""
-    message = Message(purpose=purpose, state="queued", to_enc=rt.vault.encrypt(to), to_index=rt.vault.blind_index(to),
-                      body_enc=rt.vault.encrypt(body), **links)
+    message = Message(purpose=purpose, state=MessageState.QUEUED, to_enc=rt.vault.encrypt(to),
+                      to_index=rt.vault.blind_index(to), body_enc=rt.vault.encrypt(body), **links)
     batch.session.add(message)
     batch.session.flush()
     batch.add("send_sms", message.id, not_before, row=message)
@@ -118,7 +130,7 @@ def assign(rt, batch: outbox.Batch, report: Report, agency_id: str, reason: str,
     minutes = getattr(directory.ack_deadline_minutes, "urgent" if report.urgent else "normal")
     deadline = outbox.due(rt, timedelta(minutes=minutes))
     assignment = Assignment(report_id=report.id, agency_id=agency.id, parent_id=parent_id, reason=reason[:100],
-                            state="waiting", deadline_at=deadline)
+                            state=AssignmentState.WAITING, deadline_at=deadline)
     session.add(assignment)
     session.flush()
     body, already = alert_body(rt, report, escalation), alerted(session, report.id)
@@ -135,8 +147,8 @@ def check(rt, batch: outbox.Batch, assignment_id: int) -> str:
     if not outbox.mark_done(session, "check_ack", assignment_id):
         return "already checked"
     escalated = session.execute(update(Assignment).where(Assignment.id == assignment_id,
-                                                         Assignment.state == "waiting")
-                                .values(state="escalated")).rowcount
+                                                         Assignment.state.in_(ESCALATABLE))
+                                .values(state=AssignmentState.ESCALATED)).rowcount
     assignment = session.get(Assignment, assignment_id)
     if not escalated:
         return f"no escalation: {assignment.state}"
@@ -147,15 +159,12 @@ def check(rt, batch: outbox.Batch, assignment_id: int) -> str:
     above = assign(rt, batch, report, chain[1].id, f"escalated from {assignment.agency_id}",
                    parent_id=assignment.id, escalation=(chain[0].short, f"{minutes:g}")) if len(chain) > 1 else None
     if above is None or above.id == assignment.id:
-        assignment.state = "unanswered"
+        assignment.state = AssignmentState.UNANSWERED
         audit(session, report.id, "unanswered", f"{assignment.agency_id}: no acknowledgement, nobody above")
         log.error("report %s: %s did not acknowledge and there is no one above", report.id, assignment.agency_id)
         return "unanswered at the top"
     audit(session, report.id, "escalated", f"{assignment.agency_id} -> {above.agency_id}: no acknowledgement")
     return f"escalated to {above.agency_id}"
-
-
-OPEN_ASSIGNMENTS = ("waiting", "acknowledged", "unanswered")  # an agency that still has the case
 
 
 def _agencys_share(assignments: list[Assignment], agency_id: str) -> list[int]:
@@ -177,14 +186,14 @@ def acknowledge(session: Session, report: Report, agency_id: str, actor: str,
     settled = _agencys_share(assignments, agency_id)
     changed = 0
     if settled:
-        session.execute(update(Assignment).where(Assignment.id.in_(settled), Assignment.state == "waiting")
-                        .values(state="acknowledged"))
+        session.execute(update(Assignment).where(Assignment.id.in_(settled), Assignment.state.in_(ACKNOWLEDGEABLE))
+                        .values(state=AssignmentState.ACKNOWLEDGED))
         changed = session.execute(update(Assignment).where(Assignment.id.in_(settled),
                                                            Assignment.acknowledged_at.is_(None))
                                   .values(acknowledged_at=now, acknowledged_by=responder_id)).rowcount
     first = session.execute(update(Report).where(Report.id == report.id, Report.acknowledged_at.is_(None),
                                                  Report.closed_at.is_(None))
-                            .values(acknowledged_at=now, acknowledged_by=responder_id, status="acknowledged")
+                            .values(acknowledged_at=now, acknowledged_by=responder_id, status=ReportStatus.ACKNOWLEDGED)
                             .execution_options(synchronize_session="fetch")).rowcount
     if changed or first:
         audit(session, report.id, "acknowledged", agency_id, actor=actor)
@@ -209,7 +218,7 @@ def close_for_agency(session: Session, report: Report, agency_id: str, actor: st
     if not closing:
         return None
     session.execute(update(Assignment).where(Assignment.id.in_(closing), Assignment.state.in_(OPEN_ASSIGNMENTS))
-                    .values(state="closed"))
+                    .values(state=AssignmentState.CLOSED))
     if any(a.state in OPEN_ASSIGNMENTS for a in assignments if a.id not in share):
         audit(session, report.id, "closed_for_agency", agency_id, actor=actor)
         return "agency"
@@ -222,11 +231,12 @@ def close(session: Session, report: Report, detail: str, actor: str) -> bool:
     escalates only a `waiting` one: a closed case must not escalate. False when it was already
     closed."""
     closed = session.execute(update(Report).where(Report.id == report.id, Report.closed_at.is_(None))
-                             .values(closed_at=datetime.now(timezone.utc), status="closed")
+                             .values(closed_at=datetime.now(timezone.utc), status=ReportStatus.CLOSED)
                              .execution_options(synchronize_session="fetch")).rowcount
     if closed:
-        session.execute(update(Assignment).where(Assignment.report_id == report.id, Assignment.state == "waiting")
-                        .values(state="closed"))
+        session.execute(update(Assignment).where(Assignment.report_id == report.id,
+                                                 Assignment.state == AssignmentState.WAITING)
+                        .values(state=AssignmentState.CLOSED))
         audit(session, report.id, "closed", detail, actor=actor)
     return bool(closed)
 
@@ -235,8 +245,8 @@ def route_report(rt, report_id: int) -> str:
     """Choose the agencies for a report; each gets an assignment, alerts and a deadline."""
     with unit_of_work(rt) as batch:
         session = batch.session
-        claimed = session.execute(update(Report).where(Report.id == report_id, Report.status == "received")
-                                  .values(status="routed", routed_at=datetime.now(timezone.utc)),
+        claimed = session.execute(update(Report).where(Report.id == report_id, Report.status.in_(ROUTABLE))
+                                  .values(status=ReportStatus.ROUTED, routed_at=datetime.now(timezone.utc)),
                                   execution_options=UNSYNCED).rowcount
         outbox.mark_done(session, "route_report", report_id)
         if not claimed:
@@ -247,7 +257,7 @@ def route_report(rt, report_id: int) -> str:
             assign(rt, batch, report, decision.agency_id, decision.reason)
         alerts = sum(job == "send_sms" for job, _, _ in batch.jobs)
         if not alerts:
-            report.status = "unassigned"
+            report.status = ReportStatus.UNASSIGNED
             log.error("report %s has no responder to alert: register duty numbers", report_id)
     return f"{alerts} alerts queued"
 

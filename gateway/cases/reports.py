@@ -16,6 +16,7 @@ from gateway.errors import LimitReached, ReportNotSaved
 from gateway.limits import caller_key
 from gateway.messaging import outbox
 from gateway.store.models import AuditEvent, Report
+from gateway.store.states import ReportStatus
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class ReportDesk:
                             ref=ref, channel=new.channel, session_key=key, category=a["category"],
                             victim=a["victim"], region_code=a["region"], urgent=a["urgent"], contact_ok=a["contact"],
                             reporter_phone_enc=vault.encrypt(new.phone), reporter_index=vault.blind_index(new.phone),
-                            lang=new.lang, status="received")
+                            lang=new.lang, status=ReportStatus.RECEIVED)
                         session.add(report)
                         session.flush()
                         outbox.add(session, "route_report", report.id)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, select, update
 
 from gateway.store.models import AuditEvent, InboundMessage, Message, Note, Outbox, Report
+from gateway.store.states import UNFINISHED_MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def purge(runtime, now: datetime = None) -> Purged:
             to_enc=PURGED, to_index=PURGED, body_enc=PURGED)).rowcount if report_ids else 0
         messages += session.execute(update(Message).where(  # replies and notices not tied to a report
             Message.report_id.is_(None), Message.created_at < inbox_before,
-            Message.state.not_in(("queued", "sending", "retry")), Message.body_enc != PURGED)
+            Message.state.not_in(UNFINISHED_MESSAGES), Message.body_enc != PURGED)
             .values(to_enc=PURGED, to_index=PURGED, body_enc=PURGED)).rowcount
         notes = session.execute(update(Note).where(Note.report_id.in_(report_ids)).values(
             body_enc=PURGED)).rowcount if report_ids else 0

@@ -30,7 +30,6 @@ from gateway.channels.base import (
     BadCallback,
     Channel,
     DeliveryReport,
-    DeliveryState,
     InboundSms,
     SendResult,
     UssdHop,
@@ -40,6 +39,7 @@ from gateway.channels.base import (
 from gateway.intake import delivery, inbox
 from gateway.phones import normalise
 from gateway.settings import SMS_SEND_TIMEOUT_SECONDS
+from gateway.store.states import MessageState
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,10 @@ _SESSION_ID = re.compile(r"^[\w\-.:]{1,100}$")
 # Delivery report `status` -> the message state it means. Sent/Submitted/Buffered: on its way;
 # Success: on the handset; the rest: it will not arrive.
 DELIVERY_STATES = {
-    "Sent": DeliveryState.SENT, "Submitted": DeliveryState.SENT, "Buffered": DeliveryState.SENT,
-    "Success": DeliveryState.DELIVERED,
-    "Rejected": DeliveryState.FAILED, "Failed": DeliveryState.FAILED,
-    "AbsentSubscriber": DeliveryState.FAILED, "Expired": DeliveryState.FAILED,
+    "Sent": MessageState.SENT, "Submitted": MessageState.SENT, "Buffered": MessageState.SENT,
+    "Success": MessageState.DELIVERED,
+    "Rejected": MessageState.FAILED, "Failed": MessageState.FAILED,
+    "AbsentSubscriber": MessageState.FAILED, "Expired": MessageState.FAILED,
 }
 
 # statusCode -> outcome (Africa's Talking's SMS API documentation). Anything else is retried once more

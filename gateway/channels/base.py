@@ -16,6 +16,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.phones import normalise
+from gateway.store.states import MessageState
 from gateway.web.auth import USSD_ENDPOINTS, require_token, ussd_unavailable
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,6 @@ class Channel(StrEnum):
 
 
 SMS_CHANNELS = frozenset({Channel.AT_SMS, Channel.SMS_8X8})  # a report by SMS: no consent to be contacted was asked
-
-
-class DeliveryState(StrEnum):
-    """A provider's word on an SMS it accepted, in the gateway's terms."""
-
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"
 
 
 class BadCallback(ValueError):
@@ -68,7 +61,7 @@ class InboundSms:
 @dataclass(frozen=True)
 class DeliveryReport:
     provider_message_id: str
-    state: DeliveryState
+    state: MessageState     # SENT, DELIVERED or FAILED: the provider's word in the gateway's terms
     status: str             # the provider's own word, kept for operators
     reason: Optional[str] = None
 

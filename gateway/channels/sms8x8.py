@@ -27,7 +27,6 @@ from gateway.channels.base import (
     BadCallback,
     Channel,
     DeliveryReport,
-    DeliveryState,
     InboundSms,
     SendResult,
     plain_text,
@@ -36,6 +35,7 @@ from gateway.channels.base import (
 from gateway.intake import delivery, inbox
 from gateway.phones import normalise
 from gateway.settings import SMS_SEND_TIMEOUT_SECONDS
+from gateway.store.states import MessageState
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ _UMID = re.compile(r"^[\w\-.:]{1,100}$")
 
 # `status.state` -> the message state it means (8x8 "Message status reference"); `read` is for
 # chat apps and never comes for an SMS, so it is refused like any other unknown word.
-DELIVERY_STATES = {"queued": DeliveryState.SENT, "sent": DeliveryState.SENT, "delivered": DeliveryState.DELIVERED,
-                   "undelivered": DeliveryState.FAILED, "rejected": DeliveryState.FAILED}
+DELIVERY_STATES = {"queued": MessageState.SENT, "sent": MessageState.SENT, "delivered": MessageState.DELIVERED,
+                   "undelivered": MessageState.FAILED, "rejected": MessageState.FAILED}
 
 # HTTP statuses of an unsent message that a later try can fix: credentials, URL or sub-account
 # (an operator fixes the configuration and the alerts still open go out), timeouts, rate limits.

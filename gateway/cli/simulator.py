@@ -31,7 +31,6 @@ REPLY_TIMEOUT_SECONDS = 60    # a handset closes a screen left unanswered this l
 SMS_WAIT_SECONDS = 30         # how long a script waits for an expected SMS
 HTTP_TIMEOUT_SECONDS = 15     # the aggregator gives up on an answer after about 10 s
 PHONE, SERVICE_CODE, SHORT_CODE = "+6281298765432", "*123#", "12345"
-ACTIONS = ("dial", "press", "timeout", "sms", "responder_sms", "expect_sms", "expect_alert")
 CHECKS = ("expect", "expect_regex", "save", "from")
 
 Post = Callable[[str, dict], tuple[int, str]]  # (path, form) -> (status, body)
@@ -184,7 +183,7 @@ class Script:
         self.pending: list[dict] = []
         for n, step in enumerate(self.spec["steps"], 1):
             actions = [k for k in step if k in ACTIONS]
-            unknown = [k for k in step if k not in ACTIONS + CHECKS]
+            unknown = [k for k in step if k not in (*ACTIONS, *CHECKS)]
             if len(actions) != 1 or unknown:
                 raise SimulatorError(f"{path}: step {n}: needs exactly one of {', '.join(ACTIONS)}"
                                      + (f"; unknown {', '.join(unknown)}" if unknown else ""))
@@ -197,7 +196,7 @@ class Script:
             self.step = n
             action = next(k for k in step if k in ACTIONS)
             try:
-                result = getattr(self, f"_{action}")(_fill(step[action], self.saved), step)
+                result = ACTIONS[action](self, _fill(step[action], self.saved), step)
             except SimulatorError as exc:
                 raise SimulatorError(f"step {n} ({action}): {exc.message}") from None
             if result is not None:
@@ -350,3 +349,10 @@ def simulate(url: Optional[str], phone: str, script_path: Optional[Path]) -> Non
         return
     if Script(script_path, aggregator, sink, responders).run():
         raise SystemExit(1)
+
+
+# A script step's action -> the method that plays it.
+ACTIONS = {"dial": Script._dial, "press": Script._press, "timeout": Script._timeout, "sms": Script._sms,
+           "responder_sms": Script._responder_sms, "expect_sms": Script._expect_sms,
+           "expect_alert": Script._expect_alert}
+

@@ -9,9 +9,10 @@ from gateway.cases import dispatch
 from gateway.console.accounts import Account
 from gateway.messaging import outbox
 from gateway.store.models import Assignment, Note, Report
+from gateway.store.states import ReportStatus
 
 NOTE_MAX_CHARS = 2000
-REROUTABLE = ("routed", "unassigned", "acknowledged")
+REROUTABLE = (ReportStatus.ROUTED, ReportStatus.UNASSIGNED, ReportStatus.ACKNOWLEDGED)
 
 
 class Refused(Exception):
@@ -77,6 +78,6 @@ def reroute(runtime, batch: outbox.Batch, account: Account, report: Report, agen
         return f"Nobody in the chain of {directory.agency(agency_id).short} has a duty number; nothing was sent."
     if assignment.agency_id in before:
         return f"{directory.agency(assignment.agency_id).short} already has this case; nothing new was sent."
-    if report.status == "unassigned":
-        report.status = "routed"
+    if report.status == ReportStatus.UNASSIGNED:
+        report.status = ReportStatus.ROUTED
     return f"Re-routed: {directory.agency(assignment.agency_id).short} is alerted."

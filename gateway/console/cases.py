@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from gateway.console.accounts import Account
 from gateway.store.models import Assignment, Message, Report, Responder
+from gateway.store.states import OPEN_REPORTS, ReportStatus
 
-STATUSES = ("received", "routed", "unassigned", "acknowledged", "closed", "incomplete")
-OPEN = ("received", "routed", "unassigned", "incomplete")
+STATUSES = tuple(ReportStatus)
 AGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 OLDER = {"over7d": timedelta(days=7)}  # open longer than this
 PAGE_SIZE = 50
@@ -61,7 +61,7 @@ class Filters:
 
     def apply(self, query: Select, now: datetime) -> Select:
         if self.status == "open":
-            query = query.where(Report.status.in_(OPEN))
+            query = query.where(Report.status.in_(OPEN_REPORTS))
         elif self.status:
             query = query.where(Report.status == self.status)
         if self.region:
@@ -73,7 +73,7 @@ class Filters:
         if self.age in AGES:
             query = query.where(Report.created_at >= now - AGES[self.age])
         elif self.age in OLDER:
-            query = query.where(Report.created_at < now - OLDER[self.age], Report.status.in_(OPEN))
+            query = query.where(Report.created_at < now - OLDER[self.age], Report.status.in_(OPEN_REPORTS))
         return query
 
     def args(self, **changes) -> dict:

@@ -15,9 +15,11 @@ from gateway.console.casefile import utc
 from gateway.console.cases import OPEN
 from gateway.console.labels import WIB
 from gateway.store.models import Message, Report
+from gateway.store.states import MessageState
 
-FAILED = ("failed", "rejected")
-FINISHED = ("sent", "delivered", "failed", "rejected")  # alerts whose fate is known
+FAILED = (MessageState.FAILED, MessageState.REJECTED)
+# Alerts whose fate is known.
+FINISHED = (MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED, MessageState.REJECTED)
 
 
 @dataclass(frozen=True)

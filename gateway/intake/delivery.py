@@ -10,11 +10,14 @@ from sqlalchemy import select, update
 from gateway.channels.base import DeliveryReport
 from gateway.messaging import outbox
 from gateway.store.models import AuditEvent, Message
+from gateway.store.states import MESSAGE_MOVES, MessageState, sources
 
 log = logging.getLogger(__name__)
 
-# The states a report may move a message out of: a late "Sent" never undoes "delivered".
-FROM_STATES = {"sent": ("sent",), "delivered": ("sent",), "failed": ("sent", "delivered")}
+# The states a delivery report may move a message out of (a provider's report never touches
+# a message still being sent, whose outcome the sender records).
+FROM_STATES = {state: tuple(s for s in sources(MESSAGE_MOVES, state) if s != MessageState.SENDING)
+               for state in (MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED)}
 
 
 def apply(runtime, report: DeliveryReport) -> str:
@@ -30,7 +33,7 @@ def apply(runtime, report: DeliveryReport) -> str:
         if not moved:
             session.execute(update(Message).where(Message.id == message.id).values(**values))
             return "recorded"
-        if report.state == "failed" and message.purpose == "alert":
+        if report.state == MessageState.FAILED and message.purpose == "alert":
             session.add(AuditEvent(actor="provider", action="alert_failed", report_id=message.report_id,
                                    detail=f"message {message.id}: {report.status} {report.reason or ''}".strip()))
             outbox.add(session, "alert_next", message.id)

@@ -32,6 +32,7 @@ from gateway.messaging import outbox
 from gateway.messaging.sending import unit_of_work
 from gateway.settings import HELP_REPLY_INTERVAL_SECONDS, SMS_FOLLOW_UP_QUESTIONS, SMS_FOLLOW_UP_SECONDS
 from gateway.store.models import Contact, InboundMessage, Message, Report, Responder, Volunteer
+from gateway.store.states import ReportStatus
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,10 @@ RESPONDER_COMMANDS = frozenset({"ack", "close"})  # from anyone else, `ok` and `
 SHORT_ANSWER_WORDS = 5  # an answer this short to the place question is taken as a place name
 LANGUAGE_WORDS = {"id": "id", "ind": "id", "indonesia": "id", "en": "en", "eng": "en", "english": "en",
                   "inggris": "en"}
-STATUS_SHOWN = {"incomplete": "received", "received": "received", "routed": "routed", "unassigned": "received",
-                "acknowledged": "acknowledged", "closed": "closed"}
+# What STATUS tells the reporter: a report not yet with an agency is simply received.
+STATUS_SHOWN = {ReportStatus.INCOMPLETE: "received", ReportStatus.RECEIVED: "received", ReportStatus.ROUTED: "routed",
+                ReportStatus.UNASSIGNED: "received", ReportStatus.ACKNOWLEDGED: "acknowledged",
+                ReportStatus.CLOSED: "closed"}
 
 
 def says_more(reading: Reading) -> bool:
@@ -122,7 +125,7 @@ class SmsDesk:
             session = batch.session
             outbox.mark_done(session, "finish_report", report_id)
             report = session.get(Report, report_id)
-            if report is None or report.status != "incomplete":
+            if report is None or report.status != ReportStatus.INCOMPLETE:
                 return "nothing to finish"
             sender = self.rt.vault.decrypt(report.reporter_phone_enc)
             contact = community.contact_for(session, self.rt.vault, sender)
@@ -257,7 +260,7 @@ class SmsDesk:
             category=reading.category, trusted=volunteer is not None, victim=reading.victim,
             urgent=reading.urgent, contact_ok=False,
             reporter_phone_enc=vault.encrypt(turn.sender), reporter_index=vault.blind_index(turn.sender),
-            details_enc=vault.encrypt(details), lang=turn.lang, status="incomplete")
+            details_enc=vault.encrypt(details), lang=turn.lang, status=ReportStatus.INCOMPLETE)
         turn.session.add(report)
         turn.session.flush()
         dispatch.audit(turn.session, report.id, "received", reading.intent.value, actor=turn.inbound.channel)
@@ -323,7 +326,7 @@ class SmsDesk:
         """An urgent report filed without a place whose reporter was asked where it is."""
         return turn.session.scalar(select(Report).where(
             Report.reporter_index.in_(turn.indexes), Report.urgent.is_(True), Report.region_code.is_(None),
-            Report.follow_ups > 0, Report.status != "incomplete", Report.closed_at.is_(None),
+            Report.follow_ups > 0, Report.status != ReportStatus.INCOMPLETE, Report.closed_at.is_(None),
             Report.created_at >= now() - timedelta(seconds=SMS_FOLLOW_UP_SECONDS) * self.rt.settings.time_scale)
             .order_by(Report.id.desc()).limit(1))
 
@@ -332,14 +335,14 @@ class SmsDesk:
         turn.report_id = report.id
         report.region_code, report.place = place.region, place.detail()
         dispatch.audit(turn.session, report.id, "place_given", report.region_code, actor=turn.inbound.channel)
-        if report.status != "received":  # already routed: the place adds its local agencies
+        if report.status != ReportStatus.RECEIVED:  # already routed: the place adds its local agencies
             dispatch.reroute_for_place(self.rt, turn.batch, report)
         region = self.content.directory.region(report.region_code).short
         return self.text(turn, "sms.place_given", ref=report.ref, region=region)
 
     def _pending(self, turn: Turn) -> Optional[Report]:
         return turn.session.scalar(select(Report).where(
-            Report.reporter_index.in_(turn.indexes), Report.status == "incomplete",
+            Report.reporter_index.in_(turn.indexes), Report.status == ReportStatus.INCOMPLETE,
             Report.created_at >= now() - timedelta(seconds=SMS_FOLLOW_UP_SECONDS) * self.rt.settings.time_scale)
             .order_by(Report.id.desc()).limit(1))
 
@@ -361,7 +364,7 @@ class SmsDesk:
 
     def _file(self, turn: Turn, report: Report, reply: bool = True) -> Optional[str]:
         report.category = report.category or "other"
-        report.status = "received"
+        report.status = ReportStatus.RECEIVED
         turn.job("route_report", report.id)
         turn.report_id = report.id
         return self.text(turn, "sms.report_done", ref=report.ref) if reply else None

@@ -23,6 +23,7 @@ from gateway.messaging.jobs import JOBS
 from gateway.settings import JOB_TIMEOUT_SECONDS, RECONCILE_INTERVAL_SECONDS
 from gateway.store.db import UNSYNCED
 from gateway.store.models import AuditEvent, Message, Outbox
+from gateway.store.states import MessageState
 
 log = logging.getLogger(__name__)
 
@@ -231,11 +232,11 @@ def _release_stalled_sends(runtime) -> int:
     cutoff = datetime.now(timezone.utc) - timedelta(seconds=SENDING_STALE_SECONDS * runtime.settings.time_scale)
     with runtime.db.session() as session:
         stalled = session.execute(select(Message.id, Message.report_id).where(
-            Message.state == "sending", Message.updated_at < cutoff)).all()
+            Message.state == MessageState.SENDING, Message.updated_at < cutoff)).all()
         released = 0
         for message_id, report_id in stalled:
-            if session.execute(update(Message).where(Message.id == message_id, Message.state == "sending")
-                               .values(state="retry")).rowcount:
+            if session.execute(update(Message).where(Message.id == message_id, Message.state == MessageState.SENDING)
+                               .values(state=MessageState.RETRY)).rowcount:
                 released += 1
                 session.add(AuditEvent(actor="reconciler", action="send_released", report_id=report_id,
                                        detail=f"message {message_id}: its worker died mid-send; sent again"))

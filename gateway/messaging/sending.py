@@ -23,8 +23,12 @@ from gateway.messaging.breaker import Breaker
 from gateway.messaging.jobs import JOBS, JobName
 from gateway.store.db import UNSYNCED
 from gateway.store.models import AuditEvent, Contact, Message
+from gateway.store.states import MESSAGE_MOVES, MessageState, sources
 
 log = logging.getLogger(__name__)
+
+CLAIMABLE = sources(MESSAGE_MOVES, MessageState.SENDING)
+RECORDED = {SENT: MessageState.SENT, REJECTED: MessageState.REJECTED, RETRY: MessageState.RETRY}  # a send's outcome
 
 UNSTOPPABLE = ("alert", "optout")  # alerts go to registered responders; `optout` confirms a STOP
 UNBUDGETED = ("alert",)  # never held by the global send budget: a responder must hear of a report at once
@@ -79,7 +83,7 @@ def _claim_first(session, rt, message_ids: list[int]) -> list[tuple[Message, str
         to = rt.vault.decrypt(message.to_enc)
         if _opted_out(session, rt, message, to):
             break
-        message.state, message.attempts = "sending", message.attempts + 1
+        message.state, message.attempts = MessageState.SENDING, message.attempts + 1
         claimed.append((message, to))
     return claimed
 
@@ -106,8 +110,10 @@ def _release(rt, message_ids: list[int]) -> None:
         return
     try:
         with rt.db.session() as session:
-            session.execute(update(Message).where(Message.id.in_(message_ids), Message.state == "sending")
-                            .values(state="queued", attempts=Message.attempts - 1), execution_options=UNSYNCED)
+            session.execute(update(Message).where(Message.id.in_(message_ids),
+                                                  Message.state == MessageState.SENDING)
+                            .values(state=MessageState.QUEUED, attempts=Message.attempts - 1),
+                            execution_options=UNSYNCED)
     except SQLAlchemyError as exc:
         log.warning("messages %s left claimed: %s", message_ids, type(exc).__name__)
 
@@ -127,17 +133,17 @@ def send_sms(rt, message_id: int) -> str:
         raise TransientSendError(f"message {message_id}: provider paused after repeated failures")
     with rt.db.session() as session:
         claimed = session.execute(
-            update(Message).where(Message.id == message_id, Message.state.in_(("queued", "retry")))
-            .values(state="sending", attempts=Message.attempts + 1), execution_options=UNSYNCED).rowcount
+            update(Message).where(Message.id == message_id, Message.state.in_(CLAIMABLE))
+            .values(state=MessageState.SENDING, attempts=Message.attempts + 1), execution_options=UNSYNCED).rowcount
         if not claimed:
             state = session.scalar(select(Message.state).where(Message.id == message_id))
-            if state != "sending":  # a message in flight keeps its outbox entry until it lands
+            if state != MessageState.SENDING:  # a message in flight keeps its outbox entry until it lands
                 outbox.mark_done(session, "send_sms", message_id)
             return f"nothing to send: {state}"
         message = session.get(Message, message_id)
         to, body = rt.vault.decrypt(message.to_enc), rt.vault.decrypt(message.body_enc)
         if _opted_out(session, rt, message, to):
-            message.state = "suppressed"
+            message.state = MessageState.SUPPRESSED
             outbox.mark_done(session, "send_sms", message_id)
             return "suppressed: the number sent STOP"
     return _deliver(rt, breaker, message, to, body)
@@ -166,12 +172,12 @@ def _deliver(rt, breaker: Breaker, message: Message, to: str, body: str) -> str:
     message_id = message.id
     if not _within_budget(rt, message):
         with rt.db.session() as session:
-            session.execute(update(Message).where(Message.id == message_id, Message.state == "sending")
-                            .values(state="retry"), execution_options=UNSYNCED)
+            session.execute(update(Message).where(Message.id == message_id, Message.state == MessageState.SENDING)
+                            .values(state=MessageState.RETRY), execution_options=UNSYNCED)
         raise TransientSendError(f"message {message_id}: held by the outgoing SMS budget")
     result = rt.provider.send(to, body)
     breaker.record(ok=result.outcome != RETRY)
-    state = {SENT: "sent", REJECTED: "rejected", RETRY: "retry"}[result.outcome]
+    state = RECORDED[result.outcome]
     # Cut to the column: PostgreSQL refuses a longer value, which would leave the row in `sending`.
     reason = result.reason[:Message.failure_reason.type.length] if result.reason else None
     with rt.db.session() as session:

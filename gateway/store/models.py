@@ -8,6 +8,8 @@ from typing import Optional
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gateway.store.states import AssignmentState, BroadcastState, MessageState, ReportStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -37,7 +39,7 @@ class Report(Base):
     reporter_index: Mapped[Optional[str]] = mapped_column(String(64), index=True)
     details_enc: Mapped[Optional[str]] = mapped_column(Text)
     lang: Mapped[str] = mapped_column(String(8), default="id")
-    status: Mapped[str] = mapped_column(String(16), default="received")
+    status: Mapped[str] = mapped_column(String(16), default=ReportStatus.RECEIVED)
     trusted: Mapped[bool] = mapped_column(Boolean, default=False)  # filed by a registered volunteer
     follow_ups: Mapped[int] = mapped_column(Integer, default=0)  # questions an SMS report was asked
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -100,7 +102,7 @@ class Message(Base):
     to_enc: Mapped[str] = mapped_column(Text)
     to_index: Mapped[str] = mapped_column(String(64), index=True)
     body_enc: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=MessageState.QUEUED, index=True)
     provider: Mapped[Optional[str]] = mapped_column(String(32))
     provider_message_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     status_code: Mapped[Optional[int]] = mapped_column(Integer)
@@ -171,7 +173,7 @@ class Assignment(Base):
     agency_id: Mapped[str] = mapped_column(String(64))
     parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("assignments.id"))
     reason: Mapped[str] = mapped_column(String(100))
-    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    state: Mapped[str] = mapped_column(String(16), default=AssignmentState.WAITING)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     acknowledged_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
@@ -237,6 +239,6 @@ class Broadcast(Base):
     region_code: Mapped[str] = mapped_column(String(8))
     body: Mapped[str] = mapped_column(String(160))  # public text: not personal data
     send_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    state: Mapped[str] = mapped_column(String(16), default=BroadcastState.SCHEDULED)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
