@@ -7,11 +7,15 @@ batches, each its own transaction, and running it twice is harmless."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from gateway.cases.retention import PURGED
 from gateway.store.models import Contact, InboundMessage, Message, Report, Responder, Volunteer
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +32,7 @@ FIELDS = {
 }
 
 
-def rotate(runtime) -> dict[str, int]:
+def rotate(runtime: Runtime) -> dict[str, int]:
     vault, counts = runtime.vault, {}
     for model, (encrypted, index) in FIELDS.items():
         done, last_id = 0, 0

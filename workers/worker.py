@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
 from gateway.cases import retention
 from gateway.messaging import outbox
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ HEARTBEAT_EVERY_SECONDS = 1.0  # at most this often a heartbeat sent on its own 
 
 
 class GatewayWorker(SimpleWorker):
-    def __init__(self, queues, runtime, **kwargs):
+    def __init__(self, queues, runtime: Runtime, **kwargs):
         self.runtime = runtime
         self.reconcile_every = outbox.reconcile_interval(runtime)
         # RQ checks for maintenance between jobs and whenever its blocking dequeue times out,

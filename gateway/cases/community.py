@@ -8,7 +8,7 @@ and never to anyone merely because they once reported."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,11 +21,14 @@ from gateway.phones import normalise
 from gateway.store.models import Broadcast, Contact, Volunteer
 from gateway.store.states import BroadcastState
 
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
 BROADCAST_PER_SECOND = 5
 SMS_LIMIT = 160
 
 
-def region_code(runtime, name_or_code: str) -> str:
+def region_code(runtime: Runtime, name_or_code: str) -> str:
     """A kabupaten/kota by code (16.02) or by any of its names (OKI, Kayuagung)."""
     codes = {r.code for r in runtime.content.directory.regions}
     if name_or_code in codes:
@@ -37,7 +40,7 @@ def region_code(runtime, name_or_code: str) -> str:
     return code
 
 
-def add_volunteer(runtime, name: str, region: str, phone: str) -> Volunteer:
+def add_volunteer(runtime: Runtime, name: str, region: str, phone: str) -> Volunteer:
     number = normalise(phone)
     if number is None:
         raise ConfigError(f"{phone!r} is not a valid phone number")
@@ -53,13 +56,13 @@ def add_volunteer(runtime, name: str, region: str, phone: str) -> Volunteer:
         return volunteer
 
 
-def remove_volunteer(runtime, volunteer_id: int) -> bool:
+def remove_volunteer(runtime: Runtime, volunteer_id: int) -> bool:
     with runtime.db.session() as session:
         return bool(session.execute(update(Volunteer).where(Volunteer.id == volunteer_id, Volunteer.active.is_(True))
                                     .values(active=False)).rowcount)
 
 
-def volunteers(runtime) -> list[Volunteer]:
+def volunteers(runtime: Runtime) -> list[Volunteer]:
     with runtime.db.session() as session:
         return list(session.scalars(select(Volunteer).where(Volunteer.active.is_(True)).order_by(Volunteer.id)))
 
@@ -68,7 +71,7 @@ def active_volunteer(session, indexes: list[str]) -> Optional[Volunteer]:
     return session.scalar(select(Volunteer).where(Volunteer.phone_index.in_(indexes), Volunteer.active.is_(True)))
 
 
-def subscribe(runtime, phone: Optional[str], code: str) -> None:
+def subscribe(runtime: Runtime, phone: Optional[str], code: str) -> None:
     """A USSD caller's opt-in (`IKUT` does the same by SMS); EffectFailed when it cannot be kept."""
     if phone is None:
         raise EffectFailed("the caller's number could not be read")
@@ -89,7 +92,7 @@ def contact_for(session, vault, phone: str) -> Contact:
     return contact
 
 
-def schedule_broadcast(runtime, region: str, body: str, send_at: Optional[datetime] = None) -> Broadcast:
+def schedule_broadcast(runtime: Runtime, region: str, body: str, send_at: Optional[datetime] = None) -> Broadcast:
     body = " ".join(body.split())
     if not body or not is_gsm7(body) or septets(body) > SMS_LIMIT:
         raise ConfigError(f"a broadcast is one GSM-7 SMS of at most {SMS_LIMIT} characters")
@@ -105,7 +108,7 @@ def schedule_broadcast(runtime, region: str, body: str, send_at: Optional[dateti
     return broadcast
 
 
-def send_broadcast(runtime, broadcast_id: int) -> str:
+def send_broadcast(runtime: Runtime, broadcast_id: int) -> str:
     """Queue one SMS per opted-in number of the area, spaced to the provider's pace; claimed by
     a compare-and-set on the broadcast's state, so running it twice sends nothing twice."""
     vault = runtime.vault

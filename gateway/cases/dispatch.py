@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -30,6 +30,9 @@ from gateway.store.states import (
     ReportStatus,
     sources,
 )
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ def region_label(directory, report: Report) -> Optional[str]:
     return f"{short} ({report.place})" if report.place else short
 
 
-def alert_body(rt, report: Report, escalation: Optional[tuple[str, int]] = None) -> str:
+def alert_body(rt: Runtime, report: Report, escalation: Optional[tuple[str, int]] = None) -> str:
     content, vault = rt.content, rt.vault
     details = vault.decrypt(report.details_enc)
     return alerts.compose(
@@ -68,7 +71,7 @@ def alert_body(rt, report: Report, escalation: Optional[tuple[str, int]] = None)
         keep=content.reader.read(details).keep if details else (), escalation=escalation)
 
 
-def reroute_for_place(rt, batch: outbox.Batch, report: Report) -> int:
+def reroute_for_place(rt: Runtime, batch: outbox.Batch, report: Report) -> int:
     """A filed report whose place became known (the reporter answered the place question):
     alert the agencies the place adds. Those already alerted keep the case; returns how many
     agencies were added."""
@@ -88,7 +91,7 @@ def reroute_for_place(rt, batch: outbox.Batch, report: Report) -> int:
     return added
 
 
-def queue_sms(rt, batch: outbox.Batch, to: str, body: str, purpose: str, not_before: Optional[datetime] = None,
+def queue_sms(rt: Runtime, batch: outbox.Batch, to: str, body: str, purpose: str, not_before: Optional[datetime] = None,
               **links) -> Message:
     """An SMS to anyone: a queued row with its send job, in the caller's transaction."""
     message = Message(purpose=purpose, state=MessageState.QUEUED, to_enc=rt.vault.encrypt(to),
@@ -99,7 +102,7 @@ def queue_sms(rt, batch: outbox.Batch, to: str, body: str, purpose: str, not_bef
     return message
 
 
-def queue_alert(rt, batch: outbox.Batch, report_id: int, responder: Responder, body: str) -> Message:
+def queue_alert(rt: Runtime, batch: outbox.Batch, report_id: int, responder: Responder, body: str) -> Message:
     return queue_sms(rt, batch, rt.vault.decrypt(responder.phone_enc), body, "alert", report_id=report_id,
                      responder_id=responder.id)
 
@@ -109,7 +112,7 @@ def alerted(session: Session, report_id: int) -> set[int]:
                                                                   Message.purpose == "alert")))
 
 
-def assign(rt, batch: outbox.Batch, report: Report, agency_id: str, reason: str,
+def assign(rt: Runtime, batch: outbox.Batch, report: Report, agency_id: str, reason: str,
            parent_id: Optional[int] = None, escalation: Optional[tuple[str, int]] = None) -> Optional[Assignment]:
     """Alert the first agency from `agency_id` up its chain that has a duty number.
     `escalation`: (who did not answer, in how many minutes), said at the alert's start."""
@@ -141,7 +144,7 @@ def assign(rt, batch: outbox.Batch, report: Report, agency_id: str, reason: str,
     return assignment
 
 
-def check(rt, batch: outbox.Batch, assignment_id: int) -> str:
+def check(rt: Runtime, batch: outbox.Batch, assignment_id: int) -> str:
     """At the deadline: escalate the assignment one level up unless it was acknowledged."""
     session = batch.session
     if not outbox.mark_done(session, "check_ack", assignment_id):
@@ -241,7 +244,7 @@ def close(session: Session, report: Report, detail: str, actor: str) -> bool:
     return bool(closed)
 
 
-def route_report(rt, report_id: int) -> str:
+def route_report(rt: Runtime, report_id: int) -> str:
     """Choose the agencies for a report; each gets an assignment, alerts and a deadline."""
     with unit_of_work(rt) as batch:
         session = batch.session
@@ -264,7 +267,7 @@ def route_report(rt, report_id: int) -> str:
 
 
 
-def alert_next(rt, message_id: int) -> str:
+def alert_next(rt: Runtime, message_id: int) -> str:
     """An alert that will not arrive: send it to the next duty number not yet alerted, in the
     same agency first, then up its escalation chain. Claimed through its outbox entry, so two
     copies of the job alert one person, not two."""
@@ -289,7 +292,7 @@ def alert_next(rt, message_id: int) -> str:
     return f"alert re-sent as message {message.id}"
 
 
-def check_ack(rt, assignment_id: int) -> str:
+def check_ack(rt: Runtime, assignment_id: int) -> str:
     """An assignment's deadline: escalate it one level up unless acknowledged."""
     with unit_of_work(rt) as batch:
         return check(rt, batch, assignment_id)

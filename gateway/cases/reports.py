@@ -7,7 +7,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -17,6 +17,9 @@ from gateway.limits import caller_key
 from gateway.messaging import outbox
 from gateway.store.models import AuditEvent, Report
 from gateway.store.states import ReportStatus
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ class NewReport:
 
 
 class ReportDesk:
-    def __init__(self, runtime):
+    def __init__(self, runtime: Runtime):
         self.runtime = runtime
 
     def _check(self, answers: Mapping[str, object]) -> None:

@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 
 from gateway.store.models import AuditEvent, InboundMessage, Message, Note, Outbox, Report
 from gateway.store.states import UNFINISHED_MESSAGES
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ class Purged:
     outbox: int
 
 
-def purge(runtime, now: datetime = None) -> Purged:
+def purge(runtime: Runtime, now: datetime = None) -> Purged:
     now = now or datetime.now(timezone.utc)
     settings = runtime.settings
     closed_before = now - timedelta(days=settings.retention_days)

@@ -5,7 +5,7 @@ callers get `Duty` views with the number decrypted, never the row."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import phonenumbers
 from sqlalchemy import func, select
@@ -13,6 +13,9 @@ from sqlalchemy import func, select
 from gateway.errors import ConfigError
 from gateway.phones import normalise
 from gateway.store.models import Responder
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 # The demo roster gives every agency one fictitious desk so a local run alerts somewhere
 # visible. Numbers extend libphonenumber's own example number for Indonesia; they are used
@@ -43,7 +46,7 @@ def _duty(vault, responder: Responder) -> Duty:
                 responder.active, responder.demo)
 
 
-def add(runtime, agency_id: str, name: str, phone: str, demo: bool = False) -> Duty:
+def add(runtime: Runtime, agency_id: str, name: str, phone: str, demo: bool = False) -> Duty:
     directory, vault = runtime.content.directory, runtime.vault
     if agency_id not in {a.id for a in directory.agencies}:
         raise ConfigError(f"unknown agency {agency_id!r}; see config/agencies.yaml")
@@ -63,7 +66,7 @@ def add(runtime, agency_id: str, name: str, phone: str, demo: bool = False) -> D
         return _duty(vault, responder)
 
 
-def remove(runtime, responder_id: int) -> bool:
+def remove(runtime: Runtime, responder_id: int) -> bool:
     with runtime.db.session() as session:
         responder = session.get(Responder, responder_id)
         if responder is None:
@@ -72,7 +75,7 @@ def remove(runtime, responder_id: int) -> bool:
         return True
 
 
-def listing(runtime, agency_id: Optional[str] = None, inactive: bool = False) -> list[Duty]:
+def listing(runtime: Runtime, agency_id: Optional[str] = None, inactive: bool = False) -> list[Duty]:
     """Active duty numbers by agency; with `inactive`, the deactivated ones too, after them."""
     with runtime.db.session() as session:
         query = select(Responder).order_by(Responder.agency_id, Responder.active.desc(), Responder.id)
@@ -83,7 +86,7 @@ def listing(runtime, agency_id: Optional[str] = None, inactive: bool = False) ->
         return [_duty(runtime.vault, r) for r in session.scalars(query)]
 
 
-def load_demo(runtime) -> int:
+def load_demo(runtime: Runtime) -> int:
     if not runtime.settings.demo_roster_allowed:
         raise ConfigError("the demo roster is refused with a live Africa's Talking account or in production: "
                           "register real duty numbers with `flask --app gateway responders add`")
@@ -94,7 +97,7 @@ def load_demo(runtime) -> int:
 
 
 
-def production_problems(runtime) -> list[str]:
+def production_problems(runtime: Runtime) -> list[str]:
     """Production alerts real people, so it needs real duty numbers and no demo desk."""
     with runtime.db.session() as session:
         count = lambda demo: session.scalar(select(func.count()).select_from(Responder)  # noqa: E731

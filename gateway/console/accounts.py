@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -29,6 +29,9 @@ from sqlalchemy import select, update
 from gateway.errors import ConfigError
 from gateway.limits import Limit
 from gateway.store.models import Staff
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ class Throttled(Exception):
     """Too many wrong sign-ins from this address: refused before any password is checked."""
 
 
-def add(runtime, login: str, name: str, role: str, password: str, agency_id: Optional[str] = None) -> Account:
+def add(runtime: Runtime, login: str, name: str, role: str, password: str, agency_id: Optional[str] = None) -> Account:
     if role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if (role == "agency_staff") != bool(agency_id):
@@ -86,7 +89,7 @@ def add(runtime, login: str, name: str, role: str, password: str, agency_id: Opt
         return _account(staff)
 
 
-def listing(runtime) -> list[tuple[Account, int]]:
+def listing(runtime: Runtime) -> list[tuple[Account, int]]:
     """Active accounts, each with the number of addresses it is locked out for now."""
     locks: dict[int, int] = {}
     try:
@@ -101,7 +104,7 @@ def listing(runtime) -> list[tuple[Account, int]]:
         return [(_account(s), locks.get(s.id, 0)) for s in rows]
 
 
-def remove(runtime, login: str) -> bool:
+def remove(runtime: Runtime, login: str) -> bool:
     with runtime.db.session() as session:
         staff = session.scalar(select(Staff).where(Staff.login == login, Staff.active.is_(True)))
         if staff is None:
@@ -111,7 +114,7 @@ def remove(runtime, login: str) -> bool:
         return True
 
 
-def end_sessions(runtime, staff_id: int) -> None:
+def end_sessions(runtime: Runtime, staff_id: int) -> None:
     """Void every session cookie the account signed in with, here and on any other device: the
     server, not the browser, decides that a session is over."""
     with runtime.db.session() as session:
@@ -119,13 +122,13 @@ def end_sessions(runtime, staff_id: int) -> None:
                         .values(session_generation=Staff.session_generation + 1))
 
 
-def active(runtime, staff_id: int) -> Optional[Account]:
+def active(runtime: Runtime, staff_id: int) -> Optional[Account]:
     with runtime.db.session() as session:
         staff = session.get(Staff, staff_id)
         return _account(staff) if staff is not None and staff.active else None
 
 
-def sign_in(runtime, login: str, password: str, address: str) -> Optional[Account]:
+def sign_in(runtime: Runtime, login: str, password: str, address: str) -> Optional[Account]:
     """The account when the password is right and the account not locked for `address`; else
     None. Raises Throttled, before any check, once the address has failed too often."""
     limiter = runtime.limiter
@@ -151,21 +154,21 @@ def sign_in(runtime, login: str, password: str, address: str) -> Optional[Accoun
         return None
 
 
-def _failures(runtime, key: str) -> int:
+def _failures(runtime: Runtime, key: str) -> int:
     try:
         return int(runtime.redis.get(key) or 0)
     except RedisError:
         return 0
 
 
-def _forget(runtime, key: str) -> None:
+def _forget(runtime: Runtime, key: str) -> None:
     try:
         runtime.redis.delete(key)
     except RedisError:
         pass
 
 
-def _count_failure(runtime, key: str, staff_id: int) -> None:
+def _count_failure(runtime: Runtime, key: str, staff_id: int) -> None:
     """One more wrong password in a row from this address; each one starts the lock-out's clock
     again, so it ends LOCKOUT_SECONDS after the last counted guess. Counted in Redis, not in
     Python, so parallel guesses cannot overwrite each other's count."""

@@ -3,6 +3,8 @@ creates (alerts, the reporter's feedback SMS) go through the outbox and are enqu
 after the commit, as everywhere else. Each returns the sentence the page shows."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 
 from gateway.cases import dispatch
@@ -10,6 +12,9 @@ from gateway.console.accounts import Account
 from gateway.messaging import outbox
 from gateway.store.models import Assignment, Note, Report
 from gateway.store.states import ReportStatus
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 NOTE_MAX_CHARS = 2000
 REROUTABLE = (ReportStatus.ROUTED, ReportStatus.UNASSIGNED, ReportStatus.ACKNOWLEDGED)
@@ -19,7 +24,7 @@ class Refused(Exception):
     """The action does not apply to this case now; the message says why."""
 
 
-def acknowledge(runtime, batch: outbox.Batch, account: Account, report: Report) -> str:
+def acknowledge(runtime: Runtime, batch: outbox.Batch, account: Account, report: Report) -> str:
     if account.role != "agency_staff":
         raise Refused("Only an agency's own staff acknowledge its cases.")
     if report.closed_at is not None:
@@ -31,7 +36,7 @@ def acknowledge(runtime, batch: outbox.Batch, account: Account, report: Report) 
     return "Acknowledged for your agency (the case had already been acknowledged)."
 
 
-def _feedback(runtime, batch: outbox.Batch, report: Report) -> None:
+def _feedback(runtime: Runtime, batch: outbox.Batch, report: Report) -> None:
     """As for TERIMA by SMS: one neutral SMS to a reporter who agreed to be contacted."""
     if report.contact_ok and report.reporter_phone_enc:
         body = runtime.content.catalog.text(report.lang, "sms.feedback", ref=report.ref)
@@ -39,7 +44,7 @@ def _feedback(runtime, batch: outbox.Batch, report: Report) -> None:
                            report_id=report.id)
 
 
-def add_note(runtime, batch: outbox.Batch, account: Account, report: Report, text: str) -> str:
+def add_note(runtime: Runtime, batch: outbox.Batch, account: Account, report: Report, text: str) -> str:
     text = text.strip()
     if not text:
         raise Refused("The note is empty.")
@@ -50,7 +55,7 @@ def add_note(runtime, batch: outbox.Batch, account: Account, report: Report, tex
     return "Note added."
 
 
-def close(runtime, batch: outbox.Batch, account: Account, report: Report) -> str:
+def close(runtime: Runtime, batch: outbox.Batch, account: Account, report: Report) -> str:
     """Agency staff close their agency's part, as SELESAI does; a coordinator closes the case."""
     if report.closed_at is not None:
         raise Refused("The case was already closed.")
@@ -65,7 +70,7 @@ def close(runtime, batch: outbox.Batch, account: Account, report: Report) -> str
     return "Case closed."
 
 
-def reroute(runtime, batch: outbox.Batch, account: Account, report: Report, agency_id: str) -> str:
+def reroute(runtime: Runtime, batch: outbox.Batch, account: Account, report: Report, agency_id: str) -> str:
     directory = runtime.content.directory
     if agency_id not in {a.id for a in directory.agencies}:
         raise Refused("Choose an agency from the list.")

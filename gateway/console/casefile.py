@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session
 from gateway.cases import dispatch
 from gateway.console.accounts import Account
 from gateway.store.models import Assignment, AuditEvent, Message, Note, Report, Responder, Staff
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 PURGED_TEXT = "(removed after the retention period)"
 
@@ -69,7 +72,7 @@ def _actor_names(session: Session, actors: set[str]) -> dict[str, str]:
     return names
 
 
-def open_case(runtime, session: Session, account: Account, report: Report) -> CaseFile:
+def open_case(runtime: Runtime, session: Session, account: Account, report: Report) -> CaseFile:
     dispatch.audit(session, report.id, "viewed", "case page", actor=account.actor)
     vault = runtime.vault
     events = list(session.scalars(select(AuditEvent).where(AuditEvent.report_id == report.id)

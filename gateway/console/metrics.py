@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
@@ -33,6 +34,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.channels.registry import WEBHOOK_NAMES
 from gateway.limits import HELD_BY_BUDGET_KEY
 from gateway.store.models import AuditEvent, Message, Outbox, Report
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +112,7 @@ def _finish(response: Response) -> Response:
 class GatewayCollector:
     """Reads every figure when Prometheus scrapes (see the module docstring for why)."""
 
-    def __init__(self, runtime):
+    def __init__(self, runtime: Runtime):
         self.runtime = runtime
 
     def collect(self):

@@ -12,10 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.console.casefile import utc
-from gateway.console.cases import OPEN
 from gateway.console.labels import WIB
 from gateway.store.models import Message, Report
-from gateway.store.states import MessageState
+from gateway.store.states import OPEN_REPORTS, MessageState
 
 FAILED = (MessageState.FAILED, MessageState.REJECTED)
 # Alerts whose fate is known.
@@ -66,7 +65,7 @@ def overview(session: Session, days: int, now: Optional[datetime] = None) -> Ove
     waits = [(utc(acked) - utc(made)).total_seconds() / 60 for made, acked in session.execute(
         select(Report.created_at, Report.acknowledged_at).where(recent, Report.acknowledged_at.is_not(None)))]
     open_query = select(func.count(), func.min(Report.created_at)).where(
-        Report.status.in_(OPEN), Report.acknowledged_at.is_(None), Report.closed_at.is_(None))
+        Report.status.in_(OPEN_REPORTS), Report.acknowledged_at.is_(None), Report.closed_at.is_(None))
     open_count, oldest = session.execute(open_query).one()
     alert_states = dict(session.execute(select(Message.state, func.count()).where(
         Message.purpose == "alert", Message.created_at >= since).group_by(Message.state)).all())

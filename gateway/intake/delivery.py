@@ -4,6 +4,7 @@ that will not arrive is handed to the agency's next duty number, exactly once: t
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
@@ -11,6 +12,9 @@ from gateway.channels.base import DeliveryReport
 from gateway.messaging import outbox
 from gateway.store.models import AuditEvent, Message
 from gateway.store.states import MESSAGE_MOVES, MessageState, sources
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +24,7 @@ FROM_STATES = {state: tuple(s for s in sources(MESSAGE_MOVES, state) if s != Mes
                for state in (MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED)}
 
 
-def apply(runtime, report: DeliveryReport) -> str:
+def apply(runtime: Runtime, report: DeliveryReport) -> str:
     with runtime.db.session() as session:
         message = session.scalar(select(Message).where(Message.provider_message_id == report.provider_message_id))
         if message is None:

@@ -4,6 +4,7 @@ callback hits the unique provider id and changes nothing."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
@@ -11,12 +12,15 @@ from gateway.channels.base import InboundSms
 from gateway.messaging import outbox
 from gateway.store.models import InboundMessage
 
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
 log = logging.getLogger(__name__)
 
 NEW, DUPLICATE, IGNORED = "new", "duplicate", "ignored"
 
 
-def receive(runtime, sms: InboundSms) -> str:
+def receive(runtime: Runtime, sms: InboundSms) -> str:
     """Store the message once; raises SQLAlchemyError when the database is down, so the caller
     answers non-200 and the aggregator retries rather than the message being lost."""
     if sms.sender is None:

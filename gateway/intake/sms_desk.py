@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -33,6 +33,9 @@ from gateway.messaging.sending import unit_of_work
 from gateway.settings import HELP_REPLY_INTERVAL_SECONDS, SMS_FOLLOW_UP_QUESTIONS, SMS_FOLLOW_UP_SECONDS
 from gateway.store.models import Contact, InboundMessage, Message, Report, Responder, Volunteer
 from gateway.store.states import ReportStatus
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ class Turn:
 
 
 class SmsDesk:
-    def __init__(self, runtime):
+    def __init__(self, runtime: Runtime):
         self.rt = runtime
         self.content = runtime.content
         self.catalog = runtime.content.catalog

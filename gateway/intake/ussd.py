@@ -12,7 +12,7 @@ and its verdict holds for the session's later hops."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from flows.engine import Reply, State
 from gateway.cases import community
@@ -22,9 +22,12 @@ from gateway.errors import EffectFailed, LimitReached
 from gateway.limits import caller_key
 from gateway.settings import SESSION_TTL_SECONDS
 
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
 
 class UssdService:
-    def __init__(self, runtime, desk: ReportDesk):
+    def __init__(self, runtime: Runtime, desk: ReportDesk):
         self.runtime = runtime
         self.engine = runtime.content.engine
         self.flow = runtime.content.flow

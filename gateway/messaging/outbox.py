@@ -9,7 +9,7 @@ import random
 import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from redis.exceptions import RedisError
 from rq import Retry
@@ -24,6 +24,9 @@ from gateway.settings import JOB_TIMEOUT_SECONDS, RECONCILE_INTERVAL_SECONDS
 from gateway.store.db import UNSYNCED
 from gateway.store.models import AuditEvent, Message, Outbox
 from gateway.store.states import MessageState
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +54,17 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def due(runtime, delay: timedelta) -> datetime:
+def due(runtime: Runtime, delay: timedelta) -> datetime:
     """When a job `delay` from now should run, with TIME_SCALE applied."""
     return datetime.now(timezone.utc) + delay * runtime.settings.time_scale
 
 
-def reconcile_interval(runtime) -> int:
+def reconcile_interval(runtime: Runtime) -> int:
     """Seconds between reconciler passes (RECONCILE_INTERVAL_SECONDS, with TIME_SCALE)."""
     return max(1, round(RECONCILE_INTERVAL_SECONDS * runtime.settings.time_scale))
 
 
-def horizon(runtime) -> datetime:
+def horizon(runtime: Runtime) -> datetime:
     """A job due later than this (an acknowledgement deadline, a broadcast's later SMS) is only
     its row until the reconciler, two passes ahead, hands it to RQ's scheduler for its exact
     time. Redis then holds the next minute of scheduled work, not every open deadline (about
@@ -70,7 +73,7 @@ def horizon(runtime) -> datetime:
     return datetime.now(timezone.utc) + timedelta(seconds=2 * reconcile_interval(runtime))
 
 
-def _held(runtime, not_before: Optional[datetime]) -> bool:
+def _held(runtime: Runtime, not_before: Optional[datetime]) -> bool:
     return not_before is not None and _utc(not_before) > horizon(runtime)
 
 
@@ -88,7 +91,7 @@ class Batch:
     `jobs` lists those to hand over then; one held for the reconciler (due beyond the
     `horizon`) is only its row, decided once, when it is added."""
 
-    def __init__(self, runtime, session: Session):
+    def __init__(self, runtime: Runtime, session: Session):
         self.runtime, self.session, self.jobs = runtime, session, []
         # The rows the jobs concern, held: the session's identity map is weak, and a job that
         # sends its first SMS itself reads them back in this transaction (a query each if dropped).
@@ -114,7 +117,7 @@ def mark_done(session: Session, job: str, target_id: int) -> bool:
         .values(done_at=datetime.now(timezone.utc)), execution_options=UNSYNCED).rowcount)
 
 
-def _stamp(runtime, *where, **values) -> None:
+def _stamp(runtime: Runtime, *where, **values) -> None:
     """Write the rows' hand-over bookkeeping (`enqueued_at`, `attempts`)."""
     try:
         with runtime.db.session() as session:
@@ -123,7 +126,7 @@ def _stamp(runtime, *where, **values) -> None:
         log.warning("outbox stamp not written: %s", type(exc).__name__)
 
 
-def _handed_over(runtime, job: str, target_id: int, not_before: Optional[datetime]) -> bool:
+def _handed_over(runtime: Runtime, job: str, target_id: int, not_before: Optional[datetime]) -> bool:
     """To RQ (a scheduled one through RQ's scheduler); False when Redis is unreachable."""
     spec = JOBS[job]
     options = dict(job_id=job_id(job, target_id), job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=3600,
@@ -139,7 +142,8 @@ def _handed_over(runtime, job: str, target_id: int, not_before: Optional[datetim
     return True
 
 
-def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = None, stamped: bool = False) -> bool:
+def enqueue(runtime: Runtime, job: str, target_id: int, not_before: Optional[datetime] = None,
+            stamped: bool = False) -> bool:
     """Hand the job to RQ after the transaction committed; False when Redis is unreachable (the
     reconciler will try again). `stamped`: the row was written by `add` in that transaction,
     already counting this hand-over."""
@@ -204,7 +208,7 @@ def _live(job: Optional[Job], dropped: set[str]) -> bool:
     return status in LIVE
 
 
-def _taken_and_dropped(runtime) -> set[str]:
+def _taken_and_dropped(runtime: Runtime) -> set[str]:
     """Jobs a worker took from the queue and died before starting: still `queued`, in no queue.
     RQ gives such a job up only after a minute, and then as failed; here it is enqueued again
     on the next pass that still finds it. RQ's own first-seen mark dates each sighting."""
@@ -218,14 +222,14 @@ def _taken_and_dropped(runtime) -> set[str]:
     return stuck
 
 
-def _forget_dropped(runtime, found: str) -> None:
+def _forget_dropped(runtime: Runtime, found: str) -> None:
     """Once enqueued again, off the intermediate list: RQ would otherwise fail it a minute on."""
     intermediate = runtime.queue.intermediate_queue
     intermediate.remove(found)
     runtime.redis.delete(intermediate.get_first_seen_key(found))
 
 
-def _release_stalled_sends(runtime) -> int:
+def _release_stalled_sends(runtime: Runtime) -> int:
     """A message left `sending` by a worker that died mid-send goes back to `retry`. Its SMS may
     have reached the provider before the crash: at least once, because a lost alert costs more
     than a repeated one."""
@@ -243,7 +247,7 @@ def _release_stalled_sends(runtime) -> int:
         return released
 
 
-def reconcile(runtime) -> int:
+def reconcile(runtime: Runtime) -> int:
     """Hand to RQ every unfinished outbox entry due within the `horizon` that has no live job;
     returns how many: those held until now and those Redis lost.
 
@@ -274,7 +278,8 @@ def reconcile(runtime) -> int:
     return count
 
 
-def backlog(runtime, older_than: timedelta = timedelta(minutes=1)) -> list[tuple[str, int, int, datetime, str]]:
+def backlog(runtime: Runtime,
+            older_than: timedelta = timedelta(minutes=1)) -> list[tuple[str, int, int, datetime, str]]:
     """Work still owed after `older_than`: (job, target, attempts, created, RQ status). What is
     here after its retries is in RQ's failed registry too; an operator's list, never silence."""
     now = datetime.now(timezone.utc)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
@@ -25,6 +25,9 @@ from gateway.store.db import UNSYNCED
 from gateway.store.models import AuditEvent, Contact, Message
 from gateway.store.states import MESSAGE_MOVES, MessageState, sources
 
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
 log = logging.getLogger(__name__)
 
 CLAIMABLE = sources(MESSAGE_MOVES, MessageState.SENDING)
@@ -39,7 +42,7 @@ INLINE_SENDS = 3
 
 
 @contextmanager
-def unit_of_work(rt) -> Iterator[outbox.Batch]:
+def unit_of_work(rt: Runtime) -> Iterator[outbox.Batch]:
     """A job's transaction that may queue SMS (alerts, replies): yields its Batch. The first
     INLINE_SENDS are claimed inside the same transaction (state `sending`), then sent once it
     has committed: that spares each SMS an RQ job (about 5 ms of worker CPU) and a claiming
@@ -62,7 +65,7 @@ def _first_sends(batch: outbox.Batch) -> list[int]:
     return [target for job, target, not_before in batch.jobs if (job, not_before) == ("send_sms", None)][:INLINE_SENDS]
 
 
-def _enqueue_rest(rt, batch: outbox.Batch, sent: set[int], failed: bool) -> None:
+def _enqueue_rest(rt: Runtime, batch: outbox.Batch, sent: set[int], failed: bool) -> None:
     """Every job of the batch but the SMS already sent, to RQ. After a failure (or while the
     provider is paused) the SMS wait the first back-off, as a send job that failed would."""
     retry_at = outbox.due(rt, timedelta(seconds=JOBS[JobName.SEND_SMS].backoff[0])) if failed else None
@@ -73,7 +76,7 @@ def _enqueue_rest(rt, batch: outbox.Batch, sent: set[int], failed: bool) -> None
             outbox.enqueue(rt, job, target_id, not_before or retry_at, stamped=True)
 
 
-def _claim_first(session, rt, message_ids: list[int]) -> list[tuple[Message, str]]:
+def _claim_first(session, rt: Runtime, message_ids: list[int]) -> list[tuple[Message, str]]:
     """Claim, in the transaction that queued them, the SMS about to be sent in line, with their
     numbers. One to a number that sent STOP, and those after it, are left to `send_sms`, which
     records the suppression."""
@@ -88,7 +91,7 @@ def _claim_first(session, rt, message_ids: list[int]) -> list[tuple[Message, str
     return claimed
 
 
-def _send_claimed(rt, claimed: list[tuple[Message, str]]) -> set[int]:
+def _send_claimed(rt: Runtime, claimed: list[tuple[Message, str]]) -> set[int]:
     """Send claimed messages in order; the ids not sent. At the first failure the message is
     left as that send recorded it (`retry`) and the rest, never tried, go back to `queued`."""
     breaker = Breaker(rt.redis, rt.settings.time_scale)
@@ -103,7 +106,7 @@ def _send_claimed(rt, claimed: list[tuple[Message, str]]) -> set[int]:
     return set()
 
 
-def _release(rt, message_ids: list[int]) -> None:
+def _release(rt: Runtime, message_ids: list[int]) -> None:
     """Claimed messages never tried go back to the queue as they were. If that fails too, the
     reconciler releases them once they look stalled."""
     if not message_ids:
@@ -118,7 +121,7 @@ def _release(rt, message_ids: list[int]) -> None:
         log.warning("messages %s left claimed: %s", message_ids, type(exc).__name__)
 
 
-def _opted_out(session, rt, message: Message, to: str) -> bool:
+def _opted_out(session, rt: Runtime, message: Message, to: str) -> bool:
     """STOP holds for every SMS but its own confirmation and alerts to registered responders."""
     if message.purpose in UNSTOPPABLE:
         return False
@@ -126,7 +129,7 @@ def _opted_out(session, rt, message: Message, to: str) -> bool:
                                                         Contact.opted_out.is_(True))))
 
 
-def send_sms(rt, message_id: int) -> str:
+def send_sms(rt: Runtime, message_id: int) -> str:
     """Send one queued SMS; retry on transient failures, record final ones."""
     breaker = Breaker(rt.redis, rt.settings.time_scale)
     if breaker.is_open():  # before the claim: the row stays queued/retry, untouched
@@ -149,7 +152,7 @@ def send_sms(rt, message_id: int) -> str:
     return _deliver(rt, breaker, message, to, body)
 
 
-def _within_budget(rt, message: Message) -> bool:
+def _within_budget(rt: Runtime, message: Message) -> bool:
     """The global outgoing-SMS budget: per-number limits cannot stop replies to many numbers (a
     spoofed sender per message), so SMS to residents share one budget a minute. Alerts are never
     held. A held SMS waits for a later minute like a send that failed; it is counted for /metrics,
@@ -167,7 +170,7 @@ def _within_budget(rt, message: Message) -> bool:
     return False
 
 
-def _deliver(rt, breaker: Breaker, message: Message, to: str, body: str) -> str:
+def _deliver(rt: Runtime, breaker: Breaker, message: Message, to: str, body: str) -> str:
     """Send a claimed message and record the outcome; raise TransientSendError to be retried."""
     message_id = message.id
     if not _within_budget(rt, message):
