@@ -2,7 +2,7 @@
 
 Limits are checked where the work is done and where refusing costs nothing already given: the
 start of a USSD session (its first hop, whatever its text carries, never a hop inside one, so a
-report under way always completes), the filing of a report itself (gateway.reports), and an
+report under way always completes), the filing of a report itself (gateway.cases.reports), and an
 incoming SMS. A number that cannot be read is counted under one key for its digits, so garbage
 is limited like a number. Whoever is refused hears why, politely. Per source address there is
 only the token check's limit: every genuine callback comes from the aggregator's few addresses,

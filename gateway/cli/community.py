@@ -1,4 +1,4 @@
-"""Operator commands for volunteers and awareness broadcasts (see gateway.community)."""
+"""Operator commands for volunteers and awareness broadcasts (see gateway.cases.community)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -1,5 +1,5 @@
-"""The app's Runtime for operator commands, shared by every command module (gateway/cli.py,
-gateway/community_cli.py, gateway/console/cli.py): one place says what a command needs."""
+"""The app's Runtime for operator commands, shared by every command module (gateway/cli/__init__.py,
+gateway/cli/community.py, gateway/cli/staff.py): one place says what a command needs."""
 from __future__ import annotations
 
 import click

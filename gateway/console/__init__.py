@@ -17,7 +17,7 @@ from gateway.crypto import development_key
 
 
 def session_secret(settings) -> str:
-    """SECRET_KEY; production refuses to start without it (config/settings.py). A development
+    """SECRET_KEY; production refuses to start without it (gateway/settings.py). A development
     run derives one from the data key instead of keeping a second key file: every worker process
     then signs alike, and a test app writes nothing under var/."""
     if settings.secret_key:
@@ -27,7 +27,7 @@ def session_secret(settings) -> str:
 
 
 class SessionOnlyWithCookie(SecureCookieSessionInterface):
-    """Flask's cookie session, without building its signer (about 30 µs) for a request that
+    """Flask's cookie session, without building its signer for a request that
     carries no session cookie: every webhook hop. Signing in still starts a session as before."""
 
     def open_session(self, app, request):

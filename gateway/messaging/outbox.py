@@ -67,8 +67,8 @@ def reconcile_interval(runtime: Runtime) -> int:
 def horizon(runtime: Runtime) -> datetime:
     """A job due later than this (an acknowledgement deadline, a broadcast's later SMS) is only
     its row until the reconciler, two passes ahead, hands it to RQ's scheduler for its exact
-    time. Redis then holds the next minute of scheduled work, not every open deadline (about
-    650 bytes each, for up to two hours), and a burst of reports does not pay for scheduling
+    time. Redis then holds the next minute of scheduled work, not every open deadline (for up
+    to two hours), and a burst of reports does not pay for scheduling
     deadlines it will not reach for an hour."""
     return datetime.now(timezone.utc) + timedelta(seconds=2 * reconcile_interval(runtime))
 

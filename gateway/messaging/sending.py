@@ -45,7 +45,7 @@ INLINE_SENDS = 3
 def unit_of_work(rt: Runtime) -> Iterator[outbox.Batch]:
     """A job's transaction that may queue SMS (alerts, replies): yields its Batch. The first
     INLINE_SENDS are claimed inside the same transaction (state `sending`), then sent once it
-    has committed: that spares each SMS an RQ job (about 5 ms of worker CPU) and a claiming
+    has committed: that spares each SMS an RQ job and a claiming
     transaction of its own, and the reader the wait. What is not sent here goes to RQ. A crash
     between the commit and a send leaves what a crash mid-send leaves: the reconciler releases
     the stalled message and it is sent then. The provider's circuit is read before the

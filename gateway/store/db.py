@@ -1,15 +1,12 @@
 """One SQLAlchemy engine per process, shared by the web app and the worker.
 
 On SQLite one writer at a time holds the database's write lock, from a transaction's first
-write to its commit; a worker's unit of work holds it for a few milliseconds (`python -m
-bench.profile worker`). A writer that finds it taken waits in SQLite's busy handler, which
-sleeps 1, 2, 5, 10, 15, 20, 25 … ms between tries, so behind two busy workers a webhook
-keeps missing the moments the lock is free: at 200 incoming SMS a second its insert waited
-60-70 ms at p50 and 400 ms at p99. Instead every process tries again at a steady interval: the
-processes that answer callers (the web app, the operator commands) every 0.5 ms, the workers
-every 2 ms, so a webhook takes the lock between two worker transactions, and a worker never
-sleeps through free moments either (with SQLite's back-off and the web first, workers fell
-seconds behind at 100 reports a second). BENCHMARKS.md has the figures."""
+write to its commit. A writer that finds it taken waits in SQLite's busy handler, which
+sleeps longer and longer between tries, so behind two busy workers a webhook keeps missing
+the moments the lock is free. Instead every process tries again at a steady interval, the
+processes that answer callers (the web app, the operator commands) more often than the
+workers, so a webhook takes the lock between two worker transactions and a worker never
+sleeps through free moments either. BENCHMARKS.md measures the effect."""
 from __future__ import annotations
 
 import logging
