@@ -34,9 +34,14 @@ $(STAMP): requirements.txt
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
-system-deps: ## redis-server is started by the tests and by `make run`; chromium drives the console's browser tests
+system-deps: ## redis-server is started by the tests and by `make run`; chromium drives the console's browser tests;
+# nginx, systemd-analyze, sqlite3 and openssl check deploy/ (tests/test_deploy.py)
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+	@PATH="$$PATH:/usr/sbin:/sbin" command -v nginx >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx; }
+	@command -v systemd-analyze >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q systemd; }
+	@command -v sqlite3 >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q sqlite3; }
+	@command -v openssl >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q openssl; }
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
