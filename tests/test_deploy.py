@@ -264,7 +264,7 @@ def test_units_are_hardened(tmp_path, name):
 
 
 def test_worker_may_finish_its_job_before_systemd_kills_it():
-    from config.settings import JOB_TIMEOUT_SECONDS
+    from gateway.settings import JOB_TIMEOUT_SECONDS
 
     unit = (DEPLOY / "systemd/hotline-worker@.service").read_text()
     assert int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M).group(1)) > JOB_TIMEOUT_SECONDS
