@@ -11,6 +11,7 @@ from rq import Queue
 from config.settings import Settings
 
 from . import roster
+from .console import accounts
 from .content import Content, load_content
 from .crypto import Vault, development_key
 from .errors import ConfigError
@@ -90,6 +91,6 @@ def build_runtime(settings: Settings, strict: bool = True,
     runtime = Runtime(settings, content, Vault(data_key(settings)), Database(settings.database_url, write_poll_seconds),
                       tuple(content_problems), redis_timeout)
     if strict and settings.production:
-        if problems := roster.production_problems(runtime):
+        if problems := roster.production_problems(runtime) + accounts.production_problems(runtime):
             raise ConfigError(problems)
     return runtime
