@@ -53,9 +53,9 @@ class Recorder(Mapping):
 def names_settings_reads(monkeypatch) -> set[str]:
     """Settings.from_env run on a recording environment, passed in and as os.environ, so a
     reading through either (or os.getenv) is seen."""
-    recorder = Recorder()
+    recorder, settings = Recorder(), settings_class()  # imported first: imports read the environment too
     monkeypatch.setattr(os, "environ", recorder)
-    settings_class().from_env(recorder)
+    settings.from_env(recorder)
     monkeypatch.undo()
     return recorder.asked
 
