@@ -27,7 +27,7 @@ lint: install
 
 install: $(STAMP) system-deps
 
-$(STAMP): requirements.txt
+$(STAMP):  # no prerequisite: its name carries requirements.txt's checksum, a fresh clone's newer file is no change
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ needed"'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip

@@ -11,6 +11,7 @@ from rq import Queue
 from gateway.cases import roster
 from gateway.channels import registry
 from gateway.channels.base import Provider
+from gateway.console import accounts
 from gateway.content import Content, checked_content
 from gateway.crypto import Vault, development_key
 from gateway.errors import ConfigError
@@ -81,6 +82,6 @@ def build_runtime(settings: Settings, strict: bool = True,
     runtime = Runtime(settings, content, Vault(data_key(settings)), Database(settings.database_url, write_poll_seconds),
                       tuple(content_problems), redis_timeout)
     if strict and settings.production:
-        if problems := roster.production_problems(runtime):
+        if problems := roster.production_problems(runtime) + accounts.production_problems(runtime):
             raise ConfigError(problems)
     return runtime

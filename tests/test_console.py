@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta, timezone
 
+import click
 import pytest
 from argon2 import PasswordHasher
 from console_seed import (
@@ -23,8 +24,9 @@ from production import production_settings
 from sqlalchemy import select
 
 from gateway import create_app
-from gateway.cases import dispatch
+from gateway.cases import dispatch, roster
 from gateway.console import accounts, stats
+from gateway.errors import ConfigError
 from gateway.messaging import outbox
 from gateway.store.models import Assignment, AuditEvent, Message, Note, Outbox, Report, Responder, Staff
 
@@ -657,6 +659,40 @@ def test_a_login_is_never_reused(runner, staff):
     result = runner.invoke(args=["staff", "add", "--login", "oki", "--name", "Other", "--role", "operator"],
                            env={"STAFF_PASSWORD": "a long enough password"})
     assert result.exit_code != 0 and "is taken" in result.output
+
+
+def test_staff_demo_makes_both_accounts_with_a_new_password_each_time(app, runner, runtime):
+    """`make run` prints these; a password from an earlier run must open nothing."""
+    first = runner.invoke(args=["staff", "demo"])
+    assert first.exit_code == 0, first.output
+    passwords = dict(re.findall(r"^(demo-[\w-]+) +password (\S+)", first.output, re.M))
+    assert set(passwords) == {login for login, *_ in accounts.DEMO_ACCOUNTS}
+    assert sign_in(app.test_client(), "demo-oki", passwords["demo-oki"]).status_code == 302
+    again = dict(re.findall(r"^(demo-[\w-]+) +password (\S+)", runner.invoke(args=["staff", "demo"]).output, re.M))
+    assert set(again) == set(passwords) and not set(again.values()) & set(passwords.values())
+    assert sign_in(app.test_client(), "demo-oki", passwords["demo-oki"]).status_code != 302
+    assert [(a.login, a.role) for a, _ in accounts.listing(runtime)] == [("demo-coordinator", "coordinator"),
+                                                                        ("demo-oki", "agency_staff")]
+
+
+def test_staff_demo_leaves_a_real_account_of_that_login_alone(runner, runtime):
+    accounts.add(runtime, "demo-oki", "Real person", "operator", PASSWORD)
+    output = runner.invoke(args=["staff", "demo"]).output
+    assert "demo-coordinator" in output and "demo-oki" not in output
+
+
+def test_demo_accounts_are_refused_in_production_and_refuse_production(settings_overrides, runtime):
+    with click.Context(click.Command("flask")):  # as the flask CLI builds it: no start-up guards
+        operator = create_app({**settings_overrides, **production_settings()}).extensions["gateway"].runtime
+    with pytest.raises(ConfigError, match="demo accounts are refused"):
+        accounts.load_demo(operator)
+    accounts.load_demo(runtime)
+    roster.add(runtime, "polres_oki", "Piket PPA", "+6281234567890")
+    with pytest.raises(ConfigError, match=r"demo console accounts are still active \(demo-coordinator"):
+        create_app({**settings_overrides, **production_settings()})
+    for login, *_ in accounts.DEMO_ACCOUNTS:
+        accounts.remove(runtime, login)
+    assert create_app({**settings_overrides, **production_settings()}).extensions["gateway"].runtime
 
 
 # -- community reach (operator) -------------------------------------------------------------------

@@ -140,7 +140,7 @@ def test_alerts_claimed_by_a_routing_job_killed_before_sending_them_are_sent_onc
     def killed(rt, claimed):
         raise Killed()
 
-    monkeypatch.setattr(jobs, "_send_claimed", killed)
+    monkeypatch.setattr(sending, "_send_claimed", killed)
     with pytest.raises(Killed):
         _route_with_desk_of(rt, monkeypatch, esc_app, 2)
     monkeypatch.undo()

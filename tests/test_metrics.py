@@ -11,6 +11,7 @@ from sqlalchemy import select
 from gateway import create_app
 from gateway.cases import dispatch
 from gateway.console import metrics
+from gateway.messaging.jobs import JOBS, JobName
 from gateway.store.models import Message, Outbox, Report
 
 USSD = {"sessionId": "ATUid_metrics", "serviceCode": "*123#", "phoneNumber": "+6281298765432",
@@ -81,7 +82,7 @@ def test_reports_sms_escalations_and_work_owed(client, runtime):
 
 
 def test_queue_depth(client, runtime):
-    runtime.queue.enqueue("workers.jobs.route_report", 1)
+    runtime.queue.enqueue(JOBS[JobName.ROUTE_REPORT].entry_point, 1)
     samples = scrape(client)
     assert value(samples, "gateway_queue_jobs", queue=runtime.queue.name, state="queued") == 1
     assert value(samples, "gateway_queue_jobs", queue=runtime.queue.name, state="failed") == 0

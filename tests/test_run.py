@@ -4,19 +4,28 @@ worker) in the foreground, a dialled session over real HTTP, and Ctrl-C stopping
 The second test runs the same stack against the fake Africa's Talking API and then searches
 everything the service wrote (console output, the SQLite file, the Redis append-only file and
 live keys, RQ job payloads) for the reporter's number, an SMS report's words and the API key:
-none may be in clear."""
+none may be in clear.
+
+The last two start `make run` as a newcomer does, on a terminal (Ctrl-C typed) and through a pipe
+(`make run | cat`, cat gone): each must stop all it started and exit 0."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import select
 import signal
+import subprocess
+import termios
+import threading
+import time
 import zlib
 
 import pytest
 import redis
 import requests
-from conftest import wait_until
+from conftest import ENV_NAMES, ROOT, free_port, wait_until
 from phone import Phone, http_transport
 from stack import Stack, port_closed, session_processes, stack_fixture  # noqa: F401  (the `stack` fixture)
 
@@ -54,7 +63,7 @@ def test_make_run_serves_a_full_session_and_ctrl_c_stops_everything(stack):
     ref = _dial_report(s)
     sink = s.var_dir / "sms-sink.log"
     wait_until(lambda: sink.exists() and ref in sink.read_text(), timeout=30)
-    alerts = [json.loads(line) for line in sink.read_text().splitlines()]
+    alerts = [a for a in map(json.loads, sink.read_text().splitlines()) if ref in a["body"]]  # not the demo case's
     assert len(alerts) == 1 and alerts[0]["body"].startswith(f"TPPO {ref}: Penipuan kerja")
     assert f"[sms-sink] to {alerts[0]['to']}" in s.log()  # printed where the operator looks
 
@@ -114,7 +123,7 @@ def _redis_values(client: redis.Redis):
 def test_reporter_number_and_api_key_never_stored_or_logged_in_clear(stack, fake_at):
     s = stack(AT_USERNAME="sandbox", AT_API_KEY=fake_at.api_key, AT_API_URL=fake_at.base_url)
     ref = _dial_report(s)
-    alert = fake_at.wait_for(1, timeout=30)[0]
+    alert = wait_until(lambda: [m for m in fake_at.messages if ref in m["message"]], timeout=30)[0]
     assert ref in alert["message"] and REPORTER in alert["message"]  # consent given: only the responder sees it
     requests.post(f"{s.base_url}/at/sms", data={"from": REPORTER, "to": "12345", "id": "ATSMS_RUN_1",
                                                  "text": f"LAPOR {SECRET_WORDS} di Sekayu"}, timeout=5)
@@ -134,3 +143,97 @@ def test_reporter_number_and_api_key_never_stored_or_logged_in_clear(stack, fake
     secrets = (fake_at.api_key.encode(), SECRET_WORDS.encode())
     leaks = [name for name, data in places.items() if REPORTER_PATTERN.search(data) or any(s in data for s in secrets)]
     assert leaks == []
+
+
+def _make_run(tmp_path, **popen) -> tuple[subprocess.Popen, int, int]:
+    """`make run` in a session of its own, on free ports and its own VAR_DIR."""
+    port, redis_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES and not k.startswith(("MAKE", "MFLAGS"))}
+    env.update(PORT=str(port), VAR_DIR=str(tmp_path / "var"), WEB_WORKERS="1",
+               REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+    proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env, start_new_session=True,
+                            **popen)
+    return proc, port, redis_port
+
+
+def _assert_nothing_left(proc: subprocess.Popen, port: int, redis_port: int, output) -> None:
+    try:
+        wait_until(lambda: not session_processes(proc.pid) and port_closed(port) and port_closed(redis_port),
+                   timeout=15)
+    except TimeoutError:
+        for pid in session_processes(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"left running: {session_processes(proc.pid)}\n{output()}")
+
+
+def _sign_in(base_url: str, login: str, password: str) -> requests.Session:
+    browser = requests.Session()
+    form = browser.get(f"{base_url}/console/sign-in", timeout=5).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    browser.post(f"{base_url}/console/sign-in", timeout=5,
+                 data={"csrf_token": token, "login": login, "password": password})
+    return browser
+
+
+def test_ctrl_c_on_a_terminal_stops_everything_and_make_run_exits_0(tmp_path):
+    """Typed Ctrl-C reaches the terminal's whole foreground group, make included: make must
+    not die of it (`Error 130`) but wait for the clean stop. On the way, the banner's demo
+    accounts sign in to the console and see the demo case."""
+    master, slave = os.openpty()
+    proc, port, redis_port = _make_run(tmp_path, stdin=slave, stdout=slave, stderr=slave,
+                                       preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    output = bytearray()
+
+    def read():
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every process holding the terminal is gone
+                return
+            if not data:
+                return
+            output.extend(data)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    text = lambda: output.decode(errors="replace")  # noqa: E731
+    try:
+        wait_until(lambda: "Outgoing SMS" in text(), timeout=120, interval=0.2)
+        ref = re.search(r"Demo case: ([A-Z0-9]{6})", text()).group(1)
+        logins = dict(re.findall(r"^ +(demo-[\w-]+) +password (\S+)", text(), re.M))
+        assert set(logins) == {"demo-coordinator", "demo-oki"}, text()
+        base_url = f"http://127.0.0.1:{port}"
+        for login, password in logins.items():
+            assert ref in _sign_in(base_url, login, password).get(f"{base_url}/console/cases", timeout=5).text
+        os.write(master, b"\x03")  # Ctrl-C
+        assert proc.wait(60) == 0, text()
+        assert "Error" not in text()
+        _assert_nothing_left(proc, port, redis_port, text)
+    finally:
+        if proc.poll() is None:
+            for pid in session_processes(proc.pid):
+                os.kill(pid, signal.SIGKILL)
+        os.close(master)
+
+
+def test_closing_the_output_pipe_stops_everything_and_make_run_exits_0(tmp_path):
+    """`make run | cat`, and cat is killed: nothing must keep running with nowhere to write, and
+    no write into the closed pipe may cut the stop short."""
+    errors = open(tmp_path / "stderr.log", "wb")
+    proc, port, redis_port = _make_run(tmp_path, stdout=subprocess.PIPE, stderr=errors)
+    seen = bytearray()
+    log = lambda: seen.decode(errors="replace") + (tmp_path / "stderr.log").read_text(errors="replace")  # noqa: E731
+    try:
+        deadline = time.monotonic() + 120
+        while b"Outgoing SMS" not in seen:
+            assert time.monotonic() < deadline and proc.poll() is None, log()
+            if select.select([proc.stdout], [], [], 1)[0]:
+                seen.extend(os.read(proc.stdout.fileno(), 65536))
+        proc.stdout.close()  # cat is gone
+        assert proc.wait(60) == 0, log()
+        _assert_nothing_left(proc, port, redis_port, log)
+    finally:
+        if proc.poll() is None:
+            for pid in session_processes(proc.pid):
+                os.kill(pid, signal.SIGKILL)
+        errors.close()

@@ -67,12 +67,15 @@ class Screen:
 class Aggregator:
     """What Africa's Talking sends on behalf of one phone number."""
 
-    def __init__(self, post: Post, phone: str = PHONE, service_code: str = SERVICE_CODE):
+    def __init__(self, post: Post, phone: str = PHONE, service_code: str = SERVICE_CODE,
+                 first_session: Optional[str] = None):
         self.post, self.phone, self.service_code = post, phone, service_code
         self.session_id, self.inputs = None, []
+        self.first_session = first_session  # a fixed id makes replaying a report file nothing new
 
     def dial(self) -> Screen:
-        self.session_id, self.inputs = f"ATUid_{uuid.uuid4().hex}", []
+        session_id, self.first_session = self.first_session or f"ATUid_{uuid.uuid4().hex}", None
+        self.session_id, self.inputs = session_id, []
         return self._hop()
 
     def press(self, key: str) -> Screen:
@@ -335,13 +338,15 @@ def interactive(aggregator: Aggregator, sink: Sink, responders: Responders, read
 @click.option("--phone", default=PHONE, show_default=True, help="The simulated caller's number.")
 @click.option("--script", "script_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Replay this conversation and check the screens; exit 1 on any mismatch.")
+@click.option("--session", default=None, help="Session id of the first dial (default: a new one). "
+              "The gateway files one report per session, so a replay with the same id files nothing new.")
 @with_appcontext
-def simulate(url: Optional[str], phone: str, script_path: Optional[Path]) -> None:
+def simulate(url: Optional[str], phone: str, script_path: Optional[Path], session: Optional[str]) -> None:
     """A phone in the terminal, talking HTTP to a running stack as the aggregator does."""
     runtime = current_app.extensions["gateway"].runtime
     settings = runtime.settings
     url = url or f"http://{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '8000'}"
-    aggregator = Aggregator(http_post(url, settings.webhook_token), phone)
+    aggregator = Aggregator(http_post(url, settings.webhook_token), phone, first_session=session)
     sink = Sink(settings.var_dir / "sms-sink.log", phone)
     responders = Responders(lambda: [r.phone for r in roster.listing(runtime)])
     if script_path is None:

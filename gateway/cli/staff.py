@@ -1,7 +1,10 @@
-"""`flask --app gateway staff add|list|remove`: console accounts. Passwords are prompted
+"""`flask --app gateway staff add|list|remove|demo`: console accounts. Passwords are prompted
 (hidden, asked twice) or read from STAFF_PASSWORD for scripts, never taken as an argument,
-so they stay out of shell history and process lists; they are never printed or logged."""
+so they stay out of shell history and process lists; they are never printed or logged, but
+for the demo accounts of a local run (`staff demo`), whose passwords `make run` shows."""
 from __future__ import annotations
+
+import os
 
 import click
 from flask.cli import with_appcontext
@@ -21,9 +24,11 @@ def staff() -> None:
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(accounts.ROLES))
 @click.option("--agency", default=None, help="Agency id from config/agencies.yaml (agency_staff only)")
-@click.password_option(envvar="STAFF_PASSWORD", help="Prompted when not in STAFF_PASSWORD.")
 @with_appcontext
-def staff_add(login: str, name: str, role: str, agency: str, password: str) -> None:
+def staff_add(login: str, name: str, role: str, agency: str) -> None:
+    """Create a console account; the password is prompted (or read from STAFF_PASSWORD)."""
+    password = os.environ.get("STAFF_PASSWORD") or click.prompt("Password", hide_input=True,
+                                                                  confirmation_prompt=True)
     runtime = cli_runtime(need_content=True)
     try:
         account = accounts.add(runtime, login, name, role, password, agency)
@@ -48,3 +53,16 @@ def staff_remove(login: str) -> None:
     if not accounts.remove(cli_runtime(), login):
         raise click.ClickException(f"no active staff account {login!r}")
     click.echo(f"staff {login} removed")
+
+
+@staff.command("demo")
+@with_appcontext
+def staff_demo() -> None:
+    """Demo accounts for a local run, each with a new password, printed (refused in production)."""
+    try:
+        made = accounts.load_demo(cli_runtime(need_content=True))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    for account, password in made:
+        where = f", {account.agency_id}" if account.agency_id else ""
+        click.echo(f"{account.login:<18} password {password}   ({account.role}{where})")

@@ -17,6 +17,7 @@ which logins exist."""
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Optional
@@ -112,6 +113,44 @@ def remove(runtime: Runtime, login: str) -> bool:
         staff.active = False  # its sessions end at their next request
         staff.session_generation = Staff.session_generation + 1
         return True
+
+
+# `staff demo`: one account per kind of console user a newcomer needs to see, for a local run.
+# The agency is the one the demo case (bin/run) is routed to, so its account has a case to open.
+DEMO_ACCOUNTS = (("demo-coordinator", "Demo coordinator", "coordinator", None),
+                 ("demo-oki", "Demo Polres OKI", "agency_staff", "polres_oki"))
+
+
+def load_demo(runtime: Runtime) -> list[tuple[Account, str]]:
+    """The demo accounts, each with a password made now. A new one at every call, as nothing in
+    the console changes a password: one printed in an earlier run (a scrolled terminal, a
+    `tee` log) opens nothing after a restart. A login taken by a real or removed account is
+    left alone. Refused where the demo roster is: production, or a live SMS account."""
+    if not runtime.settings.demo_roster_allowed:
+        raise ConfigError("demo accounts are refused with a live SMS account or in production: "
+                          "create real ones with `flask --app gateway staff add`")
+    made = []
+    with runtime.db.session() as session:
+        for login, name, role, agency_id in DEMO_ACCOUNTS:
+            password = secrets.token_urlsafe(9)
+            staff = session.scalar(select(Staff).where(Staff.login == login))
+            if staff is None:
+                staff = Staff(login=login, name=name, role=role, agency_id=agency_id, active=True, demo=True)
+                session.add(staff)
+            elif not (staff.demo and staff.active):
+                continue
+            staff.password_hash = _hasher.hash(password)
+            session.flush()
+            made.append((_account(staff), password))
+    return made
+
+
+def production_problems(runtime: Runtime) -> list[str]:
+    """A demo account's password was printed in a terminal: production must not open with one."""
+    with runtime.db.session() as session:
+        logins = session.scalars(select(Staff.login).where(Staff.demo.is_(True), Staff.active.is_(True))).all()
+    return [f"demo console accounts are still active ({', '.join(logins)}): remove them with "
+            "`flask --app gateway staff remove LOGIN` before going live"] if logins else []
 
 
 def end_sessions(runtime: Runtime, staff_id: int) -> None:

@@ -200,6 +200,8 @@ class Staff(Base):
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_login_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # made by `staff demo` for a local run, its password printed in the terminal: production refuses it
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class Note(Base):
