@@ -417,3 +417,43 @@ def test_templates_are_validated(tmp_path, text, problem):
 def test_the_shipped_templates_are_valid():
     templates, problems = chat_sending.load_templates(Path(__file__).resolve().parent.parent / "config")
     assert problems == [] and set(templates) == {"alert", "feedback"}
+
+
+# -- the simulator ------------------------------------------------------------------------------
+
+@pytest.fixture
+def sim_app(settings_overrides):
+    """A development stack: WhatsApp callbacks signed, WhatsApp answers in the local sink."""
+    from gateway import create_app
+
+    app = create_app({**settings_overrides, "whatsapp_app_secret": SECRET})
+    yield app
+    app.extensions["gateway"].runtime.db.dispose()
+
+
+def test_the_simulator_writes_on_whatsapp_and_reads_the_menu(sim_app, settings_overrides, monkeypatch, tmp_path):
+    from gateway.cli import simulator
+
+    runtime, client = sim_app.extensions["gateway"].runtime, sim_app.test_client()
+
+    def post_json(path, raw, headers):
+        response = client.post(path, data=raw, headers=headers, content_type="application/json")
+        drain(runtime, monkeypatch)
+        return response.status_code, response.get_data(as_text=True)
+
+    settings_overrides["var_dir"].mkdir(parents=True, exist_ok=True)
+    sink = simulator.Sink(settings_overrides["var_dir"] / "sms-sink.log", simulator.PHONE)
+    phone = simulator.WhatsAppPhone(None, post_json, SECRET, sink, wait=2)
+    path = tmp_path / "script.yaml"
+    path.write_text('steps:\n  - dial: true\n    expect: "1 Lapor rahasia"\n'
+                    '  - press: "00"\n    expect: "Terima kasih."\n'
+                    '  - sms: "TANDA"\n  - expect_sms: "Tanda bahaya"\n')
+    assert simulator.Script(path, phone, sink, simulator.Responders(list), echo=lambda line: None,
+                            sms_wait=2).run() == []
+    with pytest.raises(simulator.SimulatorError, match="is WHATSAPP_APP_SECRET the stack's"):
+        simulator.WhatsAppPhone(None, post_json, "not-the-secret", sink).message("Halo")
+
+
+def test_the_simulator_says_it_needs_the_app_secret(runner):
+    result = runner.invoke(args=["simulate", "--channel", "whatsapp", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1 and "set WHATSAPP_APP_SECRET" in result.output
