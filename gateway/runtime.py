@@ -16,6 +16,7 @@ from gateway.content import Content, checked_content
 from gateway.crypto import Vault, development_key
 from gateway.errors import ConfigError
 from gateway.limits import Limit, Limiter, per_number, send_budget
+from gateway.messaging.chat import Template, load_templates
 from gateway.settings import Settings
 from gateway.store.db import WEB_WRITE_POLL_SECONDS, Database
 
@@ -56,6 +57,16 @@ class Runtime:
     def provider(self) -> Provider:
         return registry.sender(self.settings)
 
+    @cached_property
+    def whatsapp(self):
+        """The chat app's sender: texts and approved templates."""
+        return registry.chat_sender(self.settings)
+
+    @cached_property
+    def templates(self) -> dict[str, Template]:
+        """config/whatsapp.yaml by purpose; checked when the runtime is built."""
+        return load_templates(self.settings.config_dir)[0]
+
 
 def data_key(settings: Settings) -> str:
     """DATA_KEY, or in development the key kept under VAR_DIR (created on first use)."""
@@ -77,6 +88,7 @@ def build_runtime(settings: Settings, strict: bool = True,
         content, content_problems = checked_content(settings.config_dir)
     except ConfigError as exc:
         content_problems = exc.problems
+    content_problems = [*content_problems, *load_templates(settings.config_dir)[1]]
     if strict and content_problems:
         raise ConfigError(content_problems)
     runtime = Runtime(settings, content, Vault(data_key(settings)), Database(settings.database_url, write_poll_seconds),

@@ -26,6 +26,7 @@ SMS_FOLLOW_UP_QUESTIONS = 3      # at most this many follow-up questions per rep
 HELP_REPLY_INTERVAL_SECONDS = 3600  # at most one help text per number per hour
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 SMS_PROVIDERS = ("africastalking", "8x8", "sink")  # SMS_PROVIDER: where outgoing SMS go
+WHATSAPP_API_URL = "https://graph.facebook.com/v24.0"  # the Graph API version the channel was written against
 # What production asks of a shared secret (WEBHOOK_TOKEN, SECRET_KEY, METRICS_TOKEN). A cheap
 # guard against the obviously guessable, not a proof of randomness: `secrets.token_urlsafe(32)`
 # passes with a wide margin, a word, one repeated character or a short pattern repeated does not.
@@ -91,6 +92,12 @@ class Settings:
     sms8x8_subaccount_id: Optional[str] = None
     sms8x8_sender_id: Optional[str] = None
     sms8x8_api_url: str = "https://sms.8x8.id"  # 8x8's Indonesian region
+    # WhatsApp Cloud API: the channel is on when WHATSAPP_PHONE_NUMBER_ID is set.
+    whatsapp_token: Optional[str] = field(default=None, repr=False)
+    whatsapp_phone_number_id: Optional[str] = None
+    whatsapp_app_secret: Optional[str] = field(default=None, repr=False)
+    whatsapp_verify_token: Optional[str] = field(default=None, repr=False)
+    whatsapp_api_url: str = WHATSAPP_API_URL
     webhook_token: Optional[str] = field(default=None, repr=False)
     allowed_networks: tuple = ()  # ALLOWED_NETWORKS: comma-separated CIDRs allowed to call /at/*; empty: any
     proxy_hops: int = 0           # PROXY_HOPS: reverse proxies in front, whose X-Forwarded-For is trusted
@@ -129,6 +136,11 @@ class Settings:
             sms8x8_subaccount_id=get("SMS8X8_SUBACCOUNT_ID"),
             sms8x8_sender_id=get("SMS8X8_SENDER_ID"),
             sms8x8_api_url=get("SMS8X8_API_URL") or cls.sms8x8_api_url,
+            whatsapp_token=get("WHATSAPP_TOKEN"),
+            whatsapp_phone_number_id=get("WHATSAPP_PHONE_NUMBER_ID"),
+            whatsapp_app_secret=get("WHATSAPP_APP_SECRET"),
+            whatsapp_verify_token=get("WHATSAPP_VERIFY_TOKEN"),
+            whatsapp_api_url=get("WHATSAPP_API_URL") or cls.whatsapp_api_url,
             webhook_token=get("WEBHOOK_TOKEN"),
             allowed_networks=_networks(get("ALLOWED_NETWORKS")),
             proxy_hops=int(_number("PROXY_HOPS", get("PROXY_HOPS"), 0)),
@@ -172,6 +184,11 @@ class Settings:
         return self.sms_channel == "africastalking" and bool(self.at_api_key) and self.at_username != "sandbox"
 
     @property
+    def whatsapp_enabled(self) -> bool:
+        """WhatsApp messages are sent through the Graph API (else to the local sink)."""
+        return bool(self.whatsapp_phone_number_id)
+
+    @property
     def demo_roster_allowed(self) -> bool:
         """The demo roster exists so a local run alerts somewhere visible; it must never
         make a stranger's phone ring, so it is refused with a live account or in production."""
@@ -206,6 +223,13 @@ class Settings:
             out.append("SMS_PROVIDER=africastalking needs AT_API_KEY")
         if self.sms_channel == "8x8" and not (self.sms8x8_api_key and self.sms8x8_subaccount_id):
             out.append("SMS_PROVIDER=8x8 needs SMS8X8_API_KEY and SMS8X8_SUBACCOUNT_ID")
+        if self.whatsapp_enabled:
+            missing = [name for name, value in (("WHATSAPP_TOKEN", self.whatsapp_token),
+                                                ("WHATSAPP_APP_SECRET", self.whatsapp_app_secret),
+                                                ("WHATSAPP_VERIFY_TOKEN", self.whatsapp_verify_token)) if not value]
+            if missing:
+                out.append(f"WHATSAPP_PHONE_NUMBER_ID is set, so WhatsApp needs {', '.join(missing)}: without the app "
+                           "secret no callback can be trusted, without the token nothing can be sent")
         if self.production and self.time_scale != 1:
             out.append("TIME_SCALE is for tests and demos; production must not shorten its waits")
         if self.production:
@@ -236,9 +260,17 @@ class Settings:
         elif weakness := data_key_weakness(self.data_key):
             out.append(f"DATA_KEY {weakness}: generate one with "
                        "`python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\"`")
-        given = [v for v in (self.webhook_token, self.secret_key, self.metrics_token) if v]
+        if self.whatsapp_enabled:
+            for name, value in (("WHATSAPP_VERIFY_TOKEN", self.whatsapp_verify_token),
+                                ("WHATSAPP_APP_SECRET", self.whatsapp_app_secret)):
+                if value and (weakness := secret_weakness(value)):
+                    out.append(f"{name} {weakness}")
+            if not self.whatsapp_api_url.startswith("https://"):
+                out.append("WHATSAPP_API_URL must be https:// in production: the token travels with every send")
+        given = [v for v in (self.webhook_token, self.secret_key, self.metrics_token, self.whatsapp_verify_token) if v]
         given += [k.strip() for k in (self.data_key or "").split(",") if k.strip()]
         if len(given) != len(set(given)):
-            out.append("WEBHOOK_TOKEN, SECRET_KEY, METRICS_TOKEN and every DATA_KEY key must each be different: "
+            out.append("WEBHOOK_TOKEN, SECRET_KEY, METRICS_TOKEN, WHATSAPP_VERIFY_TOKEN and every DATA_KEY key must "
+                       "each be different: "
                        "one leaked secret must not open the others")
         return out

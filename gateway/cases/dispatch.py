@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway.cases import alerts
 from gateway.cases.routing import Case, route
-from gateway.channels.base import SMS_CHANNELS
+from gateway.channels.base import CHAT_CHANNELS, SMS_CHANNELS
 from gateway.messaging import outbox
 from gateway.messaging.sending import unit_of_work
 from gateway.store.db import UNSYNCED
@@ -92,9 +92,10 @@ def reroute_for_place(rt: Runtime, batch: outbox.Batch, report: Report) -> int:
 
 
 def queue_sms(rt: Runtime, batch: outbox.Batch, to: str, body: str, purpose: str, not_before: Optional[datetime] = None,
-              **links) -> Message:
-    """An SMS to anyone: a queued row with its send job, in the caller's transaction."""
-    message = Message(purpose=purpose, state=MessageState.QUEUED, to_enc=rt.vault.encrypt(to),
+              channel: Optional[str] = None, **links) -> Message:
+    """An SMS to anyone (or, with `channel`, a chat app's message): a queued row with its send
+    job, in the caller's transaction."""
+    message = Message(purpose=purpose, state=MessageState.QUEUED, channel=channel, to_enc=rt.vault.encrypt(to),
                       to_index=rt.vault.blind_index(to), body_enc=rt.vault.encrypt(body), **links)
     batch.session.add(message)
     batch.session.flush()
@@ -103,8 +104,10 @@ def queue_sms(rt: Runtime, batch: outbox.Batch, to: str, body: str, purpose: str
 
 
 def queue_alert(rt: Runtime, batch: outbox.Batch, report_id: int, responder: Responder, body: str) -> Message:
-    return queue_sms(rt, batch, rt.vault.decrypt(responder.phone_enc), body, "alert", report_id=report_id,
-                     responder_id=responder.id)
+    """By the channel the duty number chose; a chat alert falls back to SMS (messaging.chat)."""
+    channel = responder.alert_channel if responder.alert_channel in CHAT_CHANNELS else None
+    return queue_sms(rt, batch, rt.vault.decrypt(responder.phone_enc), body, "alert", channel=channel,
+                     report_id=report_id, responder_id=responder.id)
 
 
 def alerted(session: Session, report_id: int) -> set[int]:

@@ -39,17 +39,24 @@ class Duty:
     phone: str
     active: bool
     demo: bool
+    alert_channel: str = "sms"
 
 
 def _duty(vault, responder: Responder) -> Duty:
     return Duty(responder.id, responder.agency_id, responder.name, vault.decrypt(responder.phone_enc),
-                responder.active, responder.demo)
+                responder.active, responder.demo, responder.alert_channel or "sms")
 
 
-def add(runtime: Runtime, agency_id: str, name: str, phone: str, demo: bool = False) -> Duty:
+ALERT_CHANNELS = ("sms", "wa")  # how a duty number gets its alerts: SMS, or WhatsApp with SMS as its fallback
+
+
+def add(runtime: Runtime, agency_id: str, name: str, phone: str, demo: bool = False,
+        alert_channel: str = "sms") -> Duty:
     directory, vault = runtime.content.directory, runtime.vault
     if agency_id not in {a.id for a in directory.agencies}:
         raise ConfigError(f"unknown agency {agency_id!r}; see config/agencies.yaml")
+    if alert_channel not in ALERT_CHANNELS:
+        raise ConfigError(f"alert channel must be one of {', '.join(ALERT_CHANNELS)}, not {alert_channel!r}")
     number = normalise(phone)
     if number is None:
         raise ConfigError(f"{phone!r} is not a valid phone number")
@@ -57,10 +64,11 @@ def add(runtime: Runtime, agency_id: str, name: str, phone: str, demo: bool = Fa
         existing = session.scalar(select(Responder).where(Responder.agency_id == agency_id,
                                                           Responder.phone_index.in_(vault.blind_indexes(number))))
         if existing:
-            existing.active, existing.name = True, name
+            existing.active, existing.name, existing.alert_channel = True, name, alert_channel
             return _duty(vault, existing)
         responder = Responder(agency_id=agency_id, name=name, phone_enc=vault.encrypt(number),
-                              phone_index=vault.blind_index(number), active=True, demo=demo)
+                              phone_index=vault.blind_index(number), active=True, demo=demo,
+                              alert_channel=alert_channel)
         session.add(responder)
         session.flush()
         return _duty(vault, responder)

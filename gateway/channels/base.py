@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
-from typing import Optional, Protocol
+from typing import Callable, Optional, Protocol
 
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,9 +28,19 @@ class Channel(StrEnum):
     AT_USSD = "at-ussd"
     AT_SMS = "at-sms"
     SMS_8X8 = "8x8-sms"
+    WHATSAPP = "wa"
 
 
-SMS_CHANNELS = frozenset({Channel.AT_SMS, Channel.SMS_8X8})  # a report by SMS: no consent to be contacted was asked
+# Text channels: a report typed in words, for which no consent to be contacted was asked.
+SMS_CHANNELS = frozenset({Channel.AT_SMS, Channel.SMS_8X8, Channel.WHATSAPP})
+# Chat apps: replies go back on the same app, within its conversation window, and the USSD
+# menu is served as numbered messages (gateway.intake.chat_menu, gateway.messaging.chat).
+CHAT_CHANNELS = frozenset({Channel.WHATSAPP})
+
+
+def chat_channel(channel: Optional[str]) -> Optional[str]:
+    """The chat app a message about something that came on `channel` goes back on; None: SMS."""
+    return channel if channel in CHAT_CHANNELS else None
 
 
 class BadCallback(ValueError):
@@ -56,6 +66,7 @@ class InboundSms:
     provider_id: str
     sender: Optional[str]  # E.164, or None when the sender is not a phone number
     text: str
+    kind: str = "text"     # a chat app's other kinds (image, location, ...) carry no text to read
 
 
 @dataclass(frozen=True)
@@ -112,11 +123,12 @@ def _database_down(exc: SQLAlchemyError) -> Response:
     return plain_text("temporarily unavailable, retry", 503)
 
 
-def webhook_blueprint(name: str, url_prefix: str) -> Blueprint:
-    """A provider's callbacks: every one behind the webhook token, a callback it cannot read
-    answered 400, a database that is down answered 503."""
+def webhook_blueprint(name: str, url_prefix: str, guard: Callable[[], Optional[Response]] = require_token) -> Blueprint:
+    """A provider's callbacks: every one behind `guard` (the webhook token, unless the provider
+    signs its callbacks instead), a callback it cannot read answered 400, a database that is
+    down answered 503."""
     bp = Blueprint(name, __name__, url_prefix=url_prefix)
-    bp.before_request(require_token)
+    bp.before_request(guard)
     bp.register_error_handler(BadCallback, _bad_callback)
     bp.register_error_handler(SQLAlchemyError, _database_down)
     return bp

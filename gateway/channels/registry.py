@@ -1,15 +1,15 @@
-"""Every channel the gateway serves, listed once: the webhook blueprints the app registers and
-the senders SMS_CHANNEL can name."""
+"""Every channel the gateway serves, listed once: the webhook blueprints the app registers, the
+senders SMS_CHANNEL can name, and the chat app's sender."""
 from __future__ import annotations
 
 from typing import Callable
 
-from gateway.channels import africastalking, sms8x8
+from gateway.channels import africastalking, sms8x8, whatsapp
 from gateway.channels.base import Provider
 from gateway.channels.sink import SinkProvider
 from gateway.settings import Settings
 
-WEBHOOKS = (africastalking.bp, sms8x8.bp)
+WEBHOOKS = (africastalking.bp, sms8x8.bp, whatsapp.bp)
 WEBHOOK_NAMES = frozenset(bp.name for bp in WEBHOOKS)
 
 SENDERS: dict[str, Callable[[Settings], Provider]] = {
@@ -22,3 +22,10 @@ SENDERS: dict[str, Callable[[Settings], Provider]] = {
 def sender(settings: Settings) -> Provider:
     """The configured sender; the local sink when SMS_CHANNEL names none (development)."""
     return SENDERS.get(settings.sms_channel, SENDERS["sink"])(settings)
+
+
+def chat_sender(settings: Settings):
+    """WhatsApp through the Graph API when configured; else the local sink (development)."""
+    if settings.whatsapp_enabled:
+        return whatsapp.WhatsAppProvider.from_settings(settings)
+    return SENDERS["sink"](settings)

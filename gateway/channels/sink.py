@@ -32,3 +32,7 @@ class SinkProvider:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(line, ensure_ascii=False) + "\n")
         return SendResult(SENT, message_id, 101)
+
+    def send_template(self, to: str, name: str, language: str, params) -> SendResult:
+        """A chat app's template, shown as its name and parameters."""
+        return self.send(to, f"[{name}] {' | '.join(params)}")

@@ -66,10 +66,12 @@ def responders() -> None:
 @click.option("--agency", required=True, help="Agency id from config/agencies.yaml")
 @click.option("--name", required=True)
 @click.option("--phone", required=True, help="Mobile number, e.g. +62812...")
+@click.option("--alerts", "alert_channel", type=click.Choice(roster.ALERT_CHANNELS), default="sms", show_default=True,
+              help="sms, or wa: WhatsApp, with SMS when WhatsApp fails or no template fits.")
 @with_appcontext
-def responders_add(agency: str, name: str, phone: str) -> None:
+def responders_add(agency: str, name: str, phone: str, alert_channel: str) -> None:
     try:
-        r = roster.add(_runtime(True), agency, name, phone)
+        r = roster.add(_runtime(True), agency, name, phone, alert_channel=alert_channel)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"responder {r.id} added to {agency}")
@@ -80,7 +82,8 @@ def responders_add(agency: str, name: str, phone: str) -> None:
 @with_appcontext
 def responders_list(agency: str) -> None:
     for r in roster.listing(_runtime(), agency):
-        click.echo(f"{r.id}\t{r.agency_id}\t{r.phone}\t{r.name}{'  (demo)' if r.demo else ''}")
+        whatsapp = "  (alerts by WhatsApp)" if r.alert_channel == "wa" else ""
+        click.echo(f"{r.id}\t{r.agency_id}\t{r.phone}\t{r.name}{'  (demo)' if r.demo else ''}{whatsapp}")
 
 
 @responders.command("remove")

@@ -4,7 +4,9 @@ Nobody here has a short code or a phone on an Indonesian network, so this talks 
 running stack exactly as Africa's Talking does (form POSTs to /at/ussd with every input so
 far joined by `*`, and to /at/sms), and watches outgoing SMS where the local sink records
 them (VAR_DIR/sms-sink.log, numbers masked). `--script` replays a conversation and checks
-every screen and SMS against what the script expects: a smoke test after deployment."""
+every screen and SMS against what the script expects: a smoke test after deployment.
+`--channel whatsapp` is the same phone on WhatsApp: signed JSON as Meta sends it, the menu's
+screens read from the sink (WhatsApp without WHATSAPP_PHONE_NUMBER_ID sends there too)."""
 from __future__ import annotations
 
 import json
@@ -24,6 +26,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from gateway.cases import roster
+from gateway.channels.whatsapp import signature
 from gateway.phones import mask_numbers
 
 USSD_LIMIT = 182              # characters of one answer, `CON `/`END ` included
@@ -113,6 +116,61 @@ class Aggregator:
                                              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")})
         if status != 200:
             raise SimulatorError(f"/at/sms answered {status} {body[:80]!r}")
+
+
+class WhatsAppPhone(Aggregator):
+    """What Meta sends on behalf of one WhatsApp user: signed JSON to /wa/webhook. Answers come
+    as messages, not in the response, so each key pressed waits for the next message to this
+    phone in the sink; a responder's SMS still goes to /at/sms. `dial` sends MENU."""
+
+    def __init__(self, post: Post, post_json: Callable[[str, bytes, dict], tuple[int, str]], app_secret: str,
+                 sink: "Sink", phone: str = PHONE, wait: float = SMS_WAIT_SECONDS):
+        super().__init__(post, phone)
+        self.post_json, self.app_secret, self.sink, self.wait = post_json, app_secret, sink, wait
+        self.session_id = "whatsapp"  # a chat is always open: every line is a message
+
+    def dial(self) -> Screen:
+        return self.press("MENU")
+
+    def press(self, key: str) -> Screen:
+        self.message(key)
+        deadline = time.monotonic() + self.wait
+        while time.monotonic() < deadline:
+            for m in self.sink.new():
+                if m["mine"]:
+                    return Screen(f"CON {m['body']}")
+            time.sleep(0.1)
+        raise SimulatorError(f"no WhatsApp answer within {self.wait:g}s")
+
+    def time_out(self) -> None:
+        """A chat has no screen to time out: the menu closes itself after a quiet while."""
+
+    def message(self, text: str) -> None:
+        value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "simulator"},
+                 "messages": [{"from": self.phone.lstrip("+"), "id": f"wamid.SIM{uuid.uuid4().hex}",
+                               "timestamp": str(int(time.time())), "type": "text", "text": {"body": text}}]}
+        raw = json.dumps({"object": "whatsapp_business_account",
+                          "entry": [{"id": "simulator", "changes": [{"field": "messages", "value": value}]}]}).encode()
+        status, body = self.post_json("/wa/webhook", raw, {"X-Hub-Signature-256": signature(raw, self.app_secret)})
+        if status != 200:
+            raise SimulatorError(f"/wa/webhook answered {status} {body[:80]!r}: is WHATSAPP_APP_SECRET the stack's?")
+
+    def sms(self, text: str, sender: Optional[str] = None) -> None:
+        if sender is None:
+            self.message(text)
+        else:
+            super().sms(text, sender)
+
+
+def http_post_json(base_url: str) -> Callable[[str, bytes, dict], tuple[int, str]]:
+    def post(path: str, raw: bytes, headers: dict) -> tuple[int, str]:
+        try:
+            response = requests.post(f"{base_url.rstrip('/')}{path}", data=raw, timeout=HTTP_TIMEOUT_SECONDS,
+                                     headers={"Content-Type": "application/json", **headers})
+        except requests.RequestException as exc:
+            raise SimulatorError(f"{base_url} does not answer ({type(exc).__name__}): is `make run` running?") from None
+        return response.status_code, response.text
+    return post
 
 
 class Sink:
@@ -340,14 +398,23 @@ def interactive(aggregator: Aggregator, sink: Sink, responders: Responders, read
               help="Replay this conversation and check the screens; exit 1 on any mismatch.")
 @click.option("--session", default=None, help="Session id of the first dial (default: a new one). "
               "The gateway files one report per session, so a replay with the same id files nothing new.")
+@click.option("--channel", type=click.Choice(["ussd", "whatsapp"]), default="ussd", show_default=True,
+              help="whatsapp: the phone writes on WhatsApp (signed with WHATSAPP_APP_SECRET); `dial` sends MENU.")
 @with_appcontext
-def simulate(url: Optional[str], phone: str, script_path: Optional[Path], session: Optional[str]) -> None:
+def simulate(url: Optional[str], phone: str, script_path: Optional[Path], session: Optional[str],
+             channel: str) -> None:
     """A phone in the terminal, talking HTTP to a running stack as the aggregator does."""
     runtime = current_app.extensions["gateway"].runtime
     settings = runtime.settings
     url = url or f"http://{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '8000'}"
-    aggregator = Aggregator(http_post(url, settings.webhook_token), phone, first_session=session)
     sink = Sink(settings.var_dir / "sms-sink.log", phone)
+    if channel == "whatsapp":
+        if not settings.whatsapp_app_secret:
+            raise SimulatorError("--channel whatsapp signs as Meta does: set WHATSAPP_APP_SECRET as the stack has it")
+        aggregator = WhatsAppPhone(http_post(url, settings.webhook_token), http_post_json(url),
+                                   settings.whatsapp_app_secret, sink, phone)
+    else:
+        aggregator = Aggregator(http_post(url, settings.webhook_token), phone, first_session=session)
     responders = Responders(lambda: [r.phone for r in roster.listing(runtime)])
     if script_path is None:
         interactive(aggregator, sink, responders)

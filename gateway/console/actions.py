@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from gateway.cases import dispatch
+from gateway.channels.base import chat_channel
 from gateway.console.accounts import Account
 from gateway.messaging import outbox
 from gateway.store.models import Assignment, Note, Report
@@ -41,7 +42,7 @@ def _feedback(runtime: Runtime, batch: outbox.Batch, report: Report) -> None:
     if report.contact_ok and report.reporter_phone_enc:
         body = runtime.content.catalog.text(report.lang, "sms.feedback", ref=report.ref)
         dispatch.queue_sms(runtime, batch, runtime.vault.decrypt(report.reporter_phone_enc), body, "feedback",
-                           report_id=report.id)
+                           channel=chat_channel(report.channel), report_id=report.id)
 
 
 def add_note(runtime: Runtime, batch: outbox.Batch, account: Account, report: Report, text: str) -> str:

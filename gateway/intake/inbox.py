@@ -31,7 +31,8 @@ def receive(runtime: Runtime, sms: InboundSms) -> str:
         with runtime.db.session() as session:
             inbound = InboundMessage(channel=sms.channel, provider_id=sms.provider_id,
                                      sender_enc=vault.encrypt(sms.sender), sender_index=vault.blind_index(sms.sender),
-                                     text_enc=vault.encrypt(sms.text))
+                                     text_enc=vault.encrypt(sms.text),
+                                     kind=None if sms.kind == "text" else sms.kind)
             session.add(inbound)
             session.flush()
             outbox.add(session, "handle_sms", inbound.id)

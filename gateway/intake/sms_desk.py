@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Optional
 
 from sqlalchemy import select, update
@@ -26,8 +27,11 @@ from sqlalchemy.orm import Session
 from flows.intake import Intent, Reading
 from flows.sms import Parsed, parse
 from gateway.cases import community, dispatch
-from gateway.cases.reports import new_ref, session_key
+from gateway.cases.reports import ReportDesk, new_ref, session_key
+from gateway.channels.base import CHAT_CHANNELS, chat_channel
 from gateway.content import helplines
+from gateway.intake.chat_menu import ChatMenu
+from gateway.intake.ussd import UssdService
 from gateway.messaging import outbox
 from gateway.messaging.sending import unit_of_work
 from gateway.settings import HELP_REPLY_INTERVAL_SECONDS, SMS_FOLLOW_UP_QUESTIONS, SMS_FOLLOW_UP_SECONDS
@@ -75,6 +79,7 @@ class Turn:
     reading: Optional[Reading] = None  # the text read once, when a command's words were read already
     report_id: Optional[int] = None
     purpose: str = "reply"
+    channel: Optional[str] = None  # a chat app the reply goes back on; None: SMS
 
     @property
     def session(self) -> Session:
@@ -95,8 +100,41 @@ class SmsDesk:
 
     # -- the job ------------------------------------------------------------------------------
 
+    @cached_property
+    def menu(self) -> ChatMenu:
+        return ChatMenu(self.rt, UssdService(self.rt, ReportDesk(self.rt)))
+
+    def _menu_turn(self, inbound_id: int) -> Optional[tuple[str, Optional[str]]]:
+        """(outcome, reply) when a chat message belongs to the menu, else None. Run before the
+        message's transaction: the menu files a report in a transaction of its own, which
+        SQLite's one write lock would not give while the message's is open."""
+        vault = self.rt.vault
+        with self.rt.db.session() as session:
+            inbound = session.get(InboundMessage, inbound_id)
+            if inbound is None or inbound.handled_at is not None or inbound.channel not in CHAT_CHANNELS \
+                    or inbound.kind:
+                return None
+            sender, text, channel = vault.decrypt(inbound.sender_enc), vault.decrypt(inbound.text_enc), inbound.channel
+            indexes = vault.blind_indexes(sender)
+            first = session.scalar(select(InboundMessage.id).where(
+                InboundMessage.sender_index.in_(indexes), InboundMessage.channel == channel,
+                InboundMessage.id < inbound_id).limit(1)) is None
+        if parse(text, self.content.keyword_table).command == "stop":
+            self.menu.close(channel, sender)
+            return None
+        start = self.menu.opens(text, first)
+        if not start and not self.menu.is_open(channel, sender):
+            return None
+        limit = self.rt.limits["sms"]
+        if not self.rt.limiter.hit(limit, indexes[0]):
+            told = self.rt.limiter.first_refusal(limit, indexes[0])
+            return "limited", self.catalog.text("id", "sms.limited") if told else None
+        reply = self.menu.answer(inbound_id, channel, sender, text, start)
+        return None if reply is None else ("menu", reply)
+
     def handle(self, inbound_id: int) -> str:
         vault = self.rt.vault
+        menu = self._menu_turn(inbound_id)
         with unit_of_work(self.rt) as batch:
             session = batch.session
             claimed = session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id,
@@ -112,9 +150,13 @@ class SmsDesk:
             turn = self._turn(batch, inbound, sender, parsed)
             turn.text = text
             command = self._command(turn, parsed)
-            if command != "stop" and self._over_limit(turn):  # a STOP is honoured whatever the count
+            if menu is not None:  # answered by the menu, its limits counted there
+                command, reply = menu
+            elif command != "stop" and self._over_limit(turn):  # a STOP is honoured whatever the count
                 command = "limited"
                 reply = self.text(turn, "sms.limited") if self._first_refusal(turn, "sms") else None
+            elif inbound.kind:  # a photo, a location, a voice note: nothing the desk can read
+                command, reply = "text_only", self._help(turn, "sms.text_only")
             else:
                 reply = HANDLERS[command](self, turn, parsed)
             inbound.outcome = command if reply else f"{command}: no reply"
@@ -132,7 +174,8 @@ class SmsDesk:
                 return "nothing to finish"
             sender = self.rt.vault.decrypt(report.reporter_phone_enc)
             contact = community.contact_for(session, self.rt.vault, sender)
-            turn = Turn(batch, None, sender, [], contact, contact.lang or report.lang)
+            turn = Turn(batch, None, sender, [], contact, contact.lang or report.lang,
+                        channel=chat_channel(report.channel))
             self._queue_reply(turn, self._file(turn, report))
         return "filed as it was"
 
@@ -150,7 +193,7 @@ class SmsDesk:
     def _turn(self, batch: outbox.Batch, inbound: InboundMessage, sender: str, parsed: Parsed) -> Turn:
         contact = community.contact_for(batch.session, self.rt.vault, sender)
         return Turn(batch, inbound, sender, self.rt.vault.blind_indexes(sender), contact,
-                    contact.lang or parsed.lang or "id")
+                    contact.lang or parsed.lang or "id", channel=chat_channel(inbound.channel))
 
     def _over_limit(self, turn: Turn) -> bool:
         return not self.rt.limiter.hit(self.rt.limits["sms"], turn.indexes[0])
@@ -159,8 +202,8 @@ class SmsDesk:
         return self.rt.limiter.first_refusal(self.rt.limits[limit], turn.indexes[0])
 
     def _queue_reply(self, turn: Turn, body: str) -> None:
-        dispatch.queue_sms(self.rt, turn.batch, turn.sender, body, turn.purpose, report_id=turn.report_id,
-                  inbound_id=turn.inbound.id if turn.inbound else None)
+        dispatch.queue_sms(self.rt, turn.batch, turn.sender, body, turn.purpose, channel=turn.channel,
+                           report_id=turn.report_id, inbound_id=turn.inbound.id if turn.inbound else None)
 
     # -- keywords --------------------------------------------------------------------------------
 
@@ -411,7 +454,7 @@ class SmsDesk:
         if report.contact_ok and report.reporter_phone_enc:
             body = self.catalog.text(report.lang, "sms.feedback", ref=report.ref)
             dispatch.queue_sms(self.rt, turn.batch, self.rt.vault.decrypt(report.reporter_phone_enc), body, "feedback",
-                      report_id=report.id)
+                               channel=chat_channel(report.channel), report_id=report.id)
 
     def _close(self, turn: Turn, parsed: Parsed) -> str:
         responder, report = self._responder_case(turn, parsed)

@@ -33,12 +33,12 @@ class UssdService:
         self.flow = runtime.content.flow
         self.desk = desk
 
-    def _refused(self, hop: UssdHop) -> bool:
+    def _refused(self, hop: UssdHop, session_ttl: int) -> bool:
         """Limits apply when a session starts, never inside one: a report under way completes,
         and a session refused at its start stays refused."""
         rt = self.runtime
         return not rt.limiter.session_start(rt.limits["ussd"], rt.limits["reports"], self._caller(hop),
-                                            f"{hop.channel}:{hop.session_id}", SESSION_TTL_SECONDS)
+                                            f"{hop.channel}:{hop.session_id}", session_ttl)
 
     def _caller(self, hop: UssdHop) -> str:
         return caller_key(self.runtime.vault, hop.phone, hop.raw_phone)
@@ -54,10 +54,12 @@ class UssdService:
         community.subscribe(self.runtime, hop.phone, code)
         return {"region": self.runtime.content.directory.region(code).short}
 
-    def answer(self, hop: UssdHop) -> Reply:
+    def answer(self, hop: UssdHop, session_ttl: int = SESSION_TTL_SECONDS) -> Reply:
+        """`session_ttl`: how long the session's verdict on the limits is kept; a chat menu's
+        session idles far longer than a USSD one."""
         if len(hop.inputs) > self.flow.max_inputs:
             return Reply(self.engine.catalog.text("id", "session.too_long"), end=True)
-        if self._refused(hop):
+        if self._refused(hop, session_ttl):
             return Reply(self.engine.catalog.text("id", "session.limited"), end=True)
         state = self.engine.run(hop.inputs, self.engine.start())
         extra = {}

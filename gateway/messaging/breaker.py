@@ -20,25 +20,29 @@ FAILURES_KEY, OPEN_KEY = "sms:breaker:failures", "sms:breaker:open"
 
 
 class Breaker:
-    def __init__(self, redis: Redis, time_scale: float = 1.0):
+    def __init__(self, redis: Redis, time_scale: float = 1.0, name: str = "sms"):
+        """`name`: each provider has its own circuit, so a chat app's outage never pauses SMS."""
         self.redis, self.open_seconds = redis, max(1, round(OPEN_SECONDS * time_scale))
+        self.name = name
+        self.failures_key, self.open_key = f"{name}:breaker:failures", f"{name}:breaker:open"
 
     def is_open(self) -> bool:
         try:
-            return bool(self.redis.exists(OPEN_KEY))
+            return bool(self.redis.exists(self.open_key))
         except RedisError:
             return False
 
     def record(self, ok: bool) -> None:
         try:
             if ok:
-                self.redis.delete(FAILURES_KEY)
+                self.redis.delete(self.failures_key)
                 return
             with self.redis.pipeline() as pipe:
-                failures = pipe.incr(FAILURES_KEY).expire(FAILURES_KEY, 10 * self.open_seconds).execute()[0]
+                failures = pipe.incr(self.failures_key).expire(self.failures_key, 10 * self.open_seconds).execute()[0]
             if failures >= FAILURES_TO_OPEN:
-                self.redis.set(OPEN_KEY, 1, ex=self.open_seconds)
-                self.redis.delete(FAILURES_KEY)
-                log.error("SMS provider failed %d times in a row: pausing sends for %ds", failures, self.open_seconds)
+                self.redis.set(self.open_key, 1, ex=self.open_seconds)
+                self.redis.delete(self.failures_key)
+                log.error("%s provider failed %d times in a row: pausing sends for %ds", self.name, failures,
+                          self.open_seconds)
         except RedisError:
             pass

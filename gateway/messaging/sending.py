@@ -15,10 +15,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.channels.base import REJECTED, RETRY, SENT
+from gateway.channels.base import CHAT_CHANNELS, REJECTED, RETRY, SENT
 from gateway.errors import TransientSendError
 from gateway.limits import HELD_BY_BUDGET_KEY
-from gateway.messaging import outbox
+from gateway.messaging import chat, outbox
 from gateway.messaging.breaker import Breaker
 from gateway.messaging.jobs import JOBS, JobName
 from gateway.store.db import UNSYNCED
@@ -178,14 +178,17 @@ def _deliver(rt: Runtime, breaker: Breaker, message: Message, to: str, body: str
             session.execute(update(Message).where(Message.id == message_id, Message.state == MessageState.SENDING)
                             .values(state=MessageState.RETRY), execution_options=UNSYNCED)
         raise TransientSendError(f"message {message_id}: held by the outgoing SMS budget")
-    result = rt.provider.send(to, body)
-    breaker.record(ok=result.outcome != RETRY)
+    if message.channel in CHAT_CHANNELS:
+        result, provider, channel = chat.send(rt, message, to, body)
+    else:
+        result, provider, channel = rt.provider.send(to, body), rt.provider.name, None
+        breaker.record(ok=result.outcome != RETRY)
     state = RECORDED[result.outcome]
     # Cut to the column: PostgreSQL refuses a longer value, which would leave the row in `sending`.
     reason = result.reason[:Message.failure_reason.type.length] if result.reason else None
     with rt.db.session() as session:
         session.execute(update(Message).where(Message.id == message_id).values(
-            state=state, provider=rt.provider.name, provider_message_id=result.provider_message_id,
+            state=state, provider=provider, channel=channel, provider_message_id=result.provider_message_id,
             status_code=result.status_code, failure_reason=reason), execution_options=UNSYNCED)
         if not result.retryable:
             outbox.mark_done(session, "send_sms", message_id)

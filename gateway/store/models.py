@@ -82,6 +82,8 @@ class Responder(Base):
     phone_index: Mapped[str] = mapped_column(String(64), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # `sms`, or `wa`: alerts by WhatsApp, with SMS when WhatsApp fails or no template fits.
+    alert_channel: Mapped[str] = mapped_column(String(8), default="sms", server_default="sms")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -99,12 +101,14 @@ class Message(Base):
     # The SMS this one answers: at most one reply per incoming message, however often it is handled.
     inbound_id: Mapped[Optional[int]] = mapped_column(ForeignKey("inbound_messages.id"), unique=True)
     purpose: Mapped[str] = mapped_column(String(16))
+    # Null: SMS. `wa`: WhatsApp, moved to null when the SMS fallback sends it instead.
+    channel: Mapped[Optional[str]] = mapped_column(String(8))
     to_enc: Mapped[str] = mapped_column(Text)
     to_index: Mapped[str] = mapped_column(String(64), index=True)
     body_enc: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default=MessageState.QUEUED, index=True)
     provider: Mapped[Optional[str]] = mapped_column(String(32))
-    provider_message_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    provider_message_id: Mapped[Optional[str]] = mapped_column(String(128), unique=True)  # a wamid is long
     status_code: Mapped[Optional[int]] = mapped_column(Integer)
     failure_reason: Mapped[Optional[str]] = mapped_column(String(64))
     delivery_status: Mapped[Optional[str]] = mapped_column(String(32))  # the provider's last report
@@ -139,6 +143,7 @@ class InboundMessage(Base):
     sender_enc: Mapped[str] = mapped_column(Text)
     sender_index: Mapped[str] = mapped_column(String(64), index=True)
     text_enc: Mapped[str] = mapped_column(Text)
+    kind: Mapped[Optional[str]] = mapped_column(String(16))  # null: text; else a chat app's image, location ...
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     handled_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[Optional[str]] = mapped_column(String(32))  # the command, never the text

@@ -1,0 +1,111 @@
+"""A local fake of the WhatsApp Cloud API's send endpoint (`POST /{version}/{phone_number_id}/messages`),
+so the WhatsApp provider and the gateway's 24-hour rule can be tested without Meta, a number or
+an approved template.
+
+Answers as Meta documents them (Cloud API, "Messages" and "Error codes"): 200 with
+`messages[0].id` a wamid; a wrong Bearer token gets 401 with error code 190; a free-form text
+to a number `close_window` names gets 400 with 131047 (re-engagement: more than 24 hours since
+the person wrote), as the real API does; a template not in `approved` gets 404 with 132001;
+`fail_next` answers the next requests with an HTTP error and code 131000."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+_PATH = re.compile(r"^/v\d+\.\d+/(?P<phone>\d+)/messages$")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code="-", size="-"):
+        pass
+
+
+def _error(code: int, message: str, status: int) -> Response:
+    body = {"error": {"message": message, "type": "OAuthException", "code": code,
+                      "error_data": {"messaging_product": "whatsapp", "details": message},
+                      "fbtrace_id": uuid.uuid4().hex[:20]}}
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+class FakeWhatsApp:
+    def __init__(self, token: str = "fake-wa-token", phone_number_id: str = "106540352242922",
+                 approved: tuple[str, ...] = ("tppo_alert_v1", "kabar_kode_v1")):
+        self.token, self.phone_number_id, self.approved = token, phone_number_id, set(approved)
+        self._cond = threading.Condition()
+        self._messages: list[dict] = []
+        self._fail: list[int] = []
+        self._closed: set[str] = set()
+        self._server = self._thread = None
+
+    def __enter__(self) -> "FakeWhatsApp":
+        self._server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/v24.0"
+
+    @property
+    def messages(self) -> list[dict]:
+        with self._cond:
+            return list(self._messages)
+
+    def fail_next(self, n: int, http_status: int = 500) -> None:
+        with self._cond:
+            self._fail = [http_status] * n
+
+    def close_window(self, number: str) -> None:
+        """Meta's own view that the person has not written for 24 hours: free text is refused."""
+        with self._cond:
+            self._closed.add(number.lstrip("+"))
+
+    def __call__(self, environ, start_response):
+        return self._dispatch(Request(environ))(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        match = _PATH.match(request.path)
+        if request.method != "POST" or not match:
+            return _error(100, "Unsupported post request", 400)
+        with self._cond:
+            if self._fail:
+                return _error(131000, "Something went wrong", self._fail.pop(0))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _error(190, "Error validating access token", 401)
+        if match["phone"] != self.phone_number_id:
+            return _error(100, "Unsupported post request. Object does not exist", 400)
+        body = request.get_json(silent=True) or {}
+        to, kind = body.get("to", ""), body.get("type")
+        if body.get("messaging_product") != "whatsapp" or not re.match(r"^\d{7,15}$", to):
+            return _error(100, "Invalid parameter", 400)
+        if kind == "text":
+            if to in self._closed:
+                return _error(131047, "Re-engagement message", 400)
+            sent = {"to": to, "type": "text", "text": body["text"]["body"]}
+        elif kind == "template":
+            template = body["template"]
+            if template["name"] not in self.approved:
+                return _error(132001, "Template name does not exist in the translation", 404)
+            params = [p["text"] for c in template.get("components", []) for p in c.get("parameters", [])]
+            sent = {"to": to, "type": "template", "name": template["name"],
+                    "language": template["language"]["code"], "params": params}
+        else:
+            return _error(100, "Invalid parameter", 400)
+        wamid = f"wamid.{uuid.uuid4().hex.upper()}"
+        with self._cond:
+            self._messages.append({**sent, "id": wamid})
+            self._cond.notify_all()
+        return Response(json.dumps({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
+                                    "messages": [{"id": wamid}]}), status=200, content_type="application/json")
