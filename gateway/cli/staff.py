@@ -21,12 +21,14 @@ def staff() -> None:
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(accounts.ROLES))
 @click.option("--agency", default=None, help="Agency id from config/agencies.yaml (agency_staff only)")
+@click.option("--lang", default=accounts.LANGUAGES[0], type=click.Choice(accounts.LANGUAGES),
+              help="The console's language for this person; they can switch it in the console.")
 @click.password_option(envvar="STAFF_PASSWORD", help="Prompted when not in STAFF_PASSWORD.")
 @with_appcontext
-def staff_add(login: str, name: str, role: str, agency: str, password: str) -> None:
+def staff_add(login: str, name: str, role: str, agency: str, lang: str, password: str) -> None:
     runtime = cli_runtime(need_content=True)
     try:
-        account = accounts.add(runtime, login, name, role, password, agency)
+        account = accounts.add(runtime, login, name, role, password, agency, lang)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"staff {account.id} ({account.login}, {account.role}) added")
