@@ -11,6 +11,7 @@ from functools import lru_cache
 import yaml
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -168,8 +169,8 @@ def case(ref: str):
                            agency_groups=_agency_groups(), deadline=_deadline(rt, opened.report))
 
 
-def _deadline(rt, report) -> int:
-    return getattr(rt.content.directory.ack_deadline_minutes, "urgent" if report.urgent else "normal")
+def _deadline(rt, report) -> str:
+    return f'{getattr(rt.content.directory.ack_deadline_minutes, "urgent" if report.urgent else "normal"):g}'
 
 
 def _agency_groups() -> list[tuple[str, list]]:
@@ -258,16 +259,19 @@ MAP_LEVELS = 4  # colour steps above "no report"
 def _tiles(labels: Labels, counts: dict[str, int], age: str) -> dict:
     """The tile map: each kabupaten/kota at its grid place with its count, a colour level
     (0 for none, else 1..MAP_LEVELS by share of the highest count) and its case-list link."""
-    top = max(counts.values(), default=0)
+    config = _console_config()
+    top = max((n for code, n in counts.items() if code in config["tile_map"]), default=0)
+    levels = min(MAP_LEVELS, top)  # with few reports, fewer steps: each step then holds at least one count
     tiles = []
-    for code, (column, row) in _console_config()["tile_map"].items():
+    for code, (column, row) in config["tile_map"].items():
         n = counts.get(code, 0)
-        level = math.ceil(MAP_LEVELS * n / top) if n and top else 0
-        tiles.append({"code": code, "name": labels.region(code), "n": n, "level": level, "column": column,
+        level = math.ceil(levels * n / top) if n else 0
+        breaks = config.get("tile_breaks", {}).get(code)
+        name = Markup("\u00ad").join(breaks.split("|")) if breaks else labels.region(code)
+        tiles.append({"code": code, "name": name, "n": n, "level": level, "column": column,
                       "row": row, "href": url_for("console.case_list", region=code, age=age)})
-    steps = [(level, math.floor(top * (level - 1) / MAP_LEVELS) + 1, math.ceil(top * level / MAP_LEVELS))
-             for level in range(1, MAP_LEVELS + 1)] if top else []
-    legend = [(level, low, high) for level, low, high in steps if low <= high]
+    legend = [(level, math.floor(top * (level - 1) / levels) + 1, math.ceil(top * level / levels))
+              for level in range(1, levels + 1)]
     return {"tiles": tiles, "legend": legend, "unknown": counts.get("?", 0)}
 
 
