@@ -155,7 +155,7 @@ def test_account_locks_for_one_address_after_repeated_failures_even_for_the_righ
     for _ in range(accounts.MAX_FAILED_ATTEMPTS):
         assert sign_in_from(app, "198.51.100.7", "oki", "guess guess guess").status_code == 401
     refused = sign_in_from(app, "198.51.100.7", "oki")
-    assert refused.status_code == 401 and "locked" in refused.get_data(as_text=True)
+    assert refused.status_code == 401 and "akun dikunci" in refused.get_data(as_text=True)
     listed = app.test_cli_runner().invoke(args=["staff", "list"])
     assert re.search(r"\toki\t.*\(locked for 1 address\)", listed.output)
     # the lock-out ends by itself, a quarter of an hour after the last guess counted
@@ -181,7 +181,7 @@ def test_an_address_that_keeps_failing_is_throttled_before_any_check(app, runtim
     checked = []
     monkeypatch.setattr(accounts, "_verify", lambda *a: checked.append(a) or True)
     throttled = sign_in_from(app, "198.51.100.9", "coordinator")
-    assert throttled.status_code == 429 and "Too many failed sign-ins" in throttled.get_data(as_text=True)
+    assert throttled.status_code == 429 and "Terlalu banyak gagal masuk" in throttled.get_data(as_text=True)
     assert checked == []  # refused before any password was looked at
     assert sign_in_from(app, "203.0.113.20", "coordinator").status_code == 302  # other addresses are not
 
@@ -279,7 +279,7 @@ def test_sign_in_without_csrf_token_is_refused(app, staff):
     client = app.test_client()
     client.get("/console/sign-in")
     response = client.post("/console/sign-in", data={"login": "oki", "password": PASSWORD})
-    assert response.status_code == 400 and "form expired" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "Isian sudah kedaluwarsa" in response.get_data(as_text=True)
     assert client.get("/console/cases").status_code == 302
 
 
@@ -361,16 +361,16 @@ def test_case_page_shows_the_decrypted_report_its_alerts_and_timeline(app, seede
     page = signed_in(app, "oki").get(f"/console/cases/{seeded.oki_ref}")
     body = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert OKI_WORDS in body and OKI_REPORTER in body and "someone in danger" in body
-    assert "Piket PPA OKI" in body and "delivered" in body and "Success" in body  # the alert's delivery state
-    assert "Ogan Komering Ilir" in body
+    assert OKI_WORDS in body and OKI_REPORTER in body and "Darurat: ada yang dalam bahaya sekarang" in body
+    assert "Dikirim ke piket Polres OKI (Piket PPA OKI) — <strong>terkirim</strong>" in body  # the alert's state
+    assert "<dd>OKI</dd>" in body  # the kabupaten's one display name
     assert page.headers["Cache-Control"] == "no-store" and "script-src" not in page.headers["Content-Security-Policy"]
     assert "<script" not in body
 
 
 def test_the_number_of_a_reporter_who_refused_contact_is_never_shown(app, seeded, staff):
     body = signed_in(app, "oku").get(f"/console/cases/{seeded.oku_ref}").get_data(as_text=True)
-    assert OKU_WORDS in body and OKU_REPORTER not in body and "asked not to be contacted" in body
+    assert OKU_WORDS in body and OKU_REPORTER not in body and "Pelapor minta tidak dihubungi" in body
 
 
 def test_every_view_of_a_report_is_in_the_audit_trail(app, runtime, seeded, staff):
@@ -382,8 +382,9 @@ def test_every_view_of_a_report_is_in_the_audit_trail(app, runtime, seeded, staf
     assert [(v.actor, v.report_id) for v in views] == [(f"staff:{staff['oki'].id}", oki_id),
                                                       (f"staff:{staff['coordinator'].id}", oki_id)]
     page = coordinator.get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True)
-    seen_by = page.split("Seen by", 1)[1]
-    assert "Oki (console)" in seen_by and "Coordinator (console)" in seen_by
+    seen_by = page.split('id="seen-by"', 1)[1]
+    assert "Oki (Polres OKI) — 1 kali, terakhir" in seen_by and "Coordinator (koordinator) — 2 kali" in seen_by
+    assert seen_by.count("<li>") == 2  # one line per person, however often they looked
 
 
 def test_listing_cases_shows_no_report_content(app, runtime, seeded, staff):
@@ -396,10 +397,10 @@ def test_acknowledging_stops_the_escalation_and_appears_in_the_timeline(app, run
     client = signed_in(app, "oki")
     page = act(client, seeded.oki_ref, "acknowledge")
     body = page.get_data(as_text=True)
-    assert "Acknowledged. The escalation for your agency is stopped." in body
+    assert "Diterima. Penerusan ke atas untuk instansi Anda dihentikan." in body
     timeline = body.split('id="timeline"', 1)[1]
-    assert re.search(r"<strong>acknowledged</strong> · Oki \(console\)", timeline)
-    assert "Acknowledge for Polres OKI" not in body  # done: the button is gone
+    assert re.search(r"\d\d:\d\d WIB</span> — Oki \(Polres OKI\) menerima kasus untuk Polres OKI\.", timeline)
+    assert "Terima untuk Polres OKI" not in body  # done: the button is gone
     acked = report(runtime, seeded.oki_ref)
     assert acked.status == "acknowledged" and acked.acknowledged_at is not None
     with runtime.db.session() as session:
@@ -410,13 +411,13 @@ def test_acknowledging_stops_the_escalation_and_appears_in_the_timeline(app, run
     assert assignment.state == "acknowledged" and assignment.acknowledged_at is not None
     assert runtime.vault.decrypt(feedback.to_enc) == OKI_REPORTER and queued is not None
     again = act(client, seeded.oki_ref, "acknowledge").get_data(as_text=True)
-    assert "the case had already been acknowledged" in again
+    assert "kasus ini sudah diterima sebelumnya" in again
     assert len(audit_rows(runtime, "acknowledged")) == 1
 
 
 def test_only_agency_staff_acknowledge(app, runtime, seeded, staff):
     body = act(signed_in(app, "coordinator"), seeded.oki_ref, "acknowledge").get_data(as_text=True)
-    assert "Only an agency&#39;s own staff acknowledge its cases." in body
+    assert "Hanya petugas instansi itu sendiri yang menerima kasusnya." in body
     assert report(runtime, seeded.oki_ref).acknowledged_at is None
 
 
@@ -424,8 +425,8 @@ def test_a_note_is_kept_encrypted_and_shown_in_the_timeline(app, runtime, seeded
     client = signed_in(app, "oki")
     body = act(client, seeded.oki_ref, "note", note="Pelapor ditelepon, akan datang ke Polres").get_data(as_text=True)
     timeline = body.split('id="timeline"')[1]
-    assert "Note added." in body and "Pelapor ditelepon, akan datang ke Polres" in timeline
-    assert "<strong>note</strong>" in timeline and "<strong>noted</strong>" not in timeline  # shown once
+    assert "Catatan ditambahkan." in body and "Pelapor ditelepon, akan datang ke Polres" in timeline
+    assert timeline.count("Oki (Polres OKI) menambah catatan:") == 1  # shown once, with its words
     with runtime.db.session() as session:
         stored = session.scalar(select(Note))
     assert "Pelapor" not in stored.body_enc
@@ -433,7 +434,8 @@ def test_a_note_is_kept_encrypted_and_shown_in_the_timeline(app, runtime, seeded
     assert [e.detail for e in audit_rows(runtime, "noted")] == [""]  # the words stay in the note
 
 
-@pytest.mark.parametrize("note, answer", [("   ", "The note is empty."), ("x" * 2001, "at most 2000 characters")])
+@pytest.mark.parametrize("note, answer", [("   ", "Catatan masih kosong."),
+                                          ("x" * 2001, "paling banyak 2000 karakter")])
 def test_bad_notes_are_refused_with_a_reason(app, runtime, seeded, staff, note, answer):
     page = act(signed_in(app, "oki"), seeded.oki_ref, "note", note=note)
     assert page.status_code == 200 and answer in page.get_data(as_text=True)
@@ -442,7 +444,7 @@ def test_bad_notes_are_refused_with_a_reason(app, runtime, seeded, staff, note, 
 
 def test_closing_a_case(app, runtime, seeded, staff):
     client = signed_in(app, "oki")
-    assert "Case closed." in act(client, seeded.oki_ref, "close").get_data(as_text=True)
+    assert "Kasus ditutup." in act(client, seeded.oki_ref, "close").get_data(as_text=True)
     closed = report(runtime, seeded.oki_ref)
     assert closed.status == "closed" and closed.closed_at is not None
     assert [e.actor for e in audit_rows(runtime, "closed")] == [f"staff:{staff['oki'].id}"]
@@ -453,24 +455,24 @@ def test_closing_a_case(app, runtime, seeded, staff):
         assert dispatch.check(runtime, outbox.Batch(runtime, session), assignment.id) == "no escalation: closed"
     token = page_token(client, f"/console/cases/{seeded.oki_ref}")
     again = client.post(f"/console/cases/{seeded.oki_ref}/close", data={"csrf_token": token}, follow_redirects=True)
-    assert "already closed" in again.get_data(as_text=True)
+    assert "Kasus sudah ditutup" in again.get_data(as_text=True)
 
 
 def test_agency_staff_close_their_agencys_part_only(app, runtime, seeded, staff):
-    act(signed_in(app, "coordinator"), seeded.oki_ref, "reroute", agency="polres_oku")
+    act(signed_in(app, "coordinator"), seeded.oki_ref, "reroute", agency="polres_oku", confirm="yes")
     oki = signed_in(app, "oki")
     body = act(oki, seeded.oki_ref, "close").get_data(as_text=True)
-    assert "Closed for your agency. The case stays open until every agency alerted has closed it." in body
+    assert "Ditutup untuk instansi Anda. Kasus tetap terbuka sampai semua instansi" in body
     assert report(runtime, seeded.oki_ref).closed_at is None
-    assert "already closed its part" in act(oki, seeded.oki_ref, "close").get_data(as_text=True)
-    assert "Case closed." in act(signed_in(app, "oku"), seeded.oki_ref, "close").get_data(as_text=True)
+    assert "sudah menutup bagiannya" in act(oki, seeded.oki_ref, "close").get_data(as_text=True)
+    assert "Kasus ditutup." in act(signed_in(app, "oku"), seeded.oki_ref, "close").get_data(as_text=True)
     assert report(runtime, seeded.oki_ref).status == "closed"
 
 
 def test_rerouting_alerts_the_other_agency_and_shows_it_the_case(app, runtime, seeded, staff):
     coordinator = signed_in(app, "coordinator")
-    body = act(coordinator, seeded.oki_ref, "reroute", agency="polres_oku").get_data(as_text=True)
-    assert "Re-routed: Polres OKU is alerted." in body
+    body = act(coordinator, seeded.oki_ref, "reroute", agency="polres_oku", confirm="yes").get_data(as_text=True)
+    assert "Dialihkan: Polres OKU sudah diberi tahu." in body
     oki_id = report(runtime, seeded.oki_ref).id
     with runtime.db.session() as session:
         agencies = set(session.scalars(select(Assignment.agency_id).where(Assignment.report_id == oki_id)))
@@ -483,14 +485,16 @@ def test_rerouting_alerts_the_other_agency_and_shows_it_the_case(app, runtime, s
     assert [e.detail for e in audit_rows(runtime, "rerouted")] == ["to polres_oku"]
     oku_page = signed_in(app, "oku").get(f"/console/cases/{seeded.oki_ref}")
     assert oku_page.status_code == 200 and OKI_WORDS in oku_page.get_data(as_text=True)
-    again = act(coordinator, seeded.oki_ref, "reroute", agency="polres_oku").get_data(as_text=True)
-    assert "already has this case" in again
+    again = act(coordinator, seeded.oki_ref, "reroute", agency="polres_oku", confirm="yes").get_data(as_text=True)
+    assert "sudah memegang kasus ini" in again
 
 
 @pytest.mark.parametrize("agency", ["", "polres_mars"])
 def test_rerouting_to_an_unknown_agency_is_refused(app, runtime, seeded, staff, agency):
-    body = act(signed_in(app, "coordinator"), seeded.oki_ref, "reroute", agency=agency).get_data(as_text=True)
-    assert "Choose an agency from the list." in body and not audit_rows(runtime, "rerouted")
+    for confirm in ("", "yes"):
+        body = act(signed_in(app, "coordinator"), seeded.oki_ref, "reroute", agency=agency,
+                   confirm=confirm).get_data(as_text=True)
+        assert "Pilih instansi dari daftar." in body and not audit_rows(runtime, "rerouted")
 
 
 def test_an_unknown_action_is_not_found(app, seeded, staff):
@@ -529,27 +533,28 @@ def test_case_list_pages(app, runtime, seeded, staff, monkeypatch):
     monkeypatch.setattr(cases, "PAGE_SIZE", 1)
     client = signed_in(app, "coordinator")
     first = client.get("/console/cases").get_data(as_text=True)
-    assert "KQ2MXA" in first and "ZT7PWB" not in first and "older" in first
+    assert "KQ2MXA" in first and "ZT7PWB" not in first and "lebih lama" in first
     second = client.get("/console/cases?page=2").get_data(as_text=True)
-    assert "ZT7PWB" in second and "KQ2MXA" not in second and "newer" in second
+    assert "ZT7PWB" in second and "KQ2MXA" not in second and "lebih baru" in second
 
 
 # -- overview and service ---------------------------------------------------------------------------
 
-def test_overview_draws_charts_as_inline_svg(app, runtime, seeded, staff):
+def test_overview_draws_charts_with_html_labels(app, runtime, seeded, staff):
     act(signed_in(app, "oki"), seeded.oki_ref, "acknowledge")
     page = signed_in(app, "coordinator").get("/console/overview?days=30")
     body = page.get_data(as_text=True)
-    assert page.status_code == 200 and body.count("<svg") == 3
-    assert ">OKI</text>" in body and "Reports per category" in body
+    assert page.status_code == 200 and body.count('<figure class="chart') == 3
+    assert "<text" not in body  # labels are HTML, so they keep their size on a phone
+    assert '<a href="/console/cases?region=16.02&amp;age=30d">OKI</a>' in body and "Laporan per kategori" in body
     assert "<script" not in body and not re.search(r'(src|href)="(https?:)?//', body)  # nothing from elsewhere
-    assert "1</a></b>open, unacknowledged" in body.replace("\n", "")
+    assert "1</a></b>terbuka, belum diterima" in body.replace("\n", "")
     assert OKI_WORDS not in body
 
 
 def test_overview_with_no_reports_says_so(app, staff):
     body = signed_in(app, "coordinator").get("/console/overview?days=7").get_data(as_text=True)
-    assert "nothing yet" in body and "Reports per day" in body
+    assert "belum ada data" in body and "Laporan per hari" in body
 
 
 def test_overview_figures(runtime, seeded):
@@ -593,7 +598,7 @@ def test_service_page_shows_the_queue_and_work_owed(app, runtime, seeded, staff)
         session.add(Outbox(job="route_report", target_id=report(runtime, seeded.oki_ref).id,
                            created_at=datetime.now(timezone.utc) - timedelta(hours=1)))
     body = signed_in(app, "operator").get("/console/service").get_data(as_text=True)
-    assert "jobs queued" in body and "route_report" in body
+    assert "tugas menunggu" in body and "route_report" in body
 
 
 # -- operator: duty numbers ---------------------------------------------------------------------------
@@ -604,7 +609,7 @@ def test_operator_adds_and_deactivates_a_duty_number(app, runtime, staff):
     added = client.post("/console/responders", data={"csrf_token": token, "agency": "polres_oki",
                                                      "name": "Piket malam", "phone": "0812 9999 0000"},
                         follow_redirects=True)
-    assert "added to Polres OKI." in added.get_data(as_text=True)
+    assert "ditambahkan ke Polres OKI." in added.get_data(as_text=True)
     with runtime.db.session() as session:
         responder = session.scalar(select(Responder).where(Responder.name == "Piket malam"))
     assert runtime.vault.decrypt(responder.phone_enc) == "+6281299990000" and responder.active
@@ -613,7 +618,7 @@ def test_operator_adds_and_deactivates_a_duty_number(app, runtime, staff):
     assert "+62 812-****-0000" in page and "81299990000" not in page  # masked, as volunteers are
     bad = client.post("/console/responders", data={"csrf_token": token, "agency": "polres_oki", "name": "X",
                                                    "phone": "12345"}, follow_redirects=True)
-    assert bad.status_code == 200 and "not a valid phone number" in bad.get_data(as_text=True)
+    assert bad.status_code == 200 and "Nomor HP tidak sah" in bad.get_data(as_text=True)
     client.post(f"/console/responders/{responder.id}/deactivate", data={"csrf_token": token})
     with runtime.db.session() as session:
         assert session.get(Responder, responder.id).active is False
@@ -709,14 +714,14 @@ def test_operator_registers_and_removes_volunteers_who_stay_masked(app, runtime,
     added = community_post(client, "/console/community/volunteers", name="Bu Ani", region="16.02",
                            phone="0812 5555 4444")
     page = added.get_data(as_text=True)
-    assert "Volunteer 1 added." in page and "Bu Ani" in page and "+62 812-****-4444" in page
+    assert "Relawan 1 ditambahkan." in page and "Bu Ani" in page and "+62 812-****-4444" in page
     assert "81255554444" not in page.replace(" ", "").replace("-", "")
     assert [v.region_code for v in community.volunteers(runtime)] == ["16.02"]
     refused = community_post(client, "/console/community/volunteers", name="X", region="16.02", phone="12")
-    assert "not a valid phone number" in refused.get_data(as_text=True)
+    assert "Nomor HP tidak sah" in refused.get_data(as_text=True)
 
     removed = community_post(client, "/console/community/volunteers/1/remove")
-    assert "Volunteer 1 removed" in removed.get_data(as_text=True) and community.volunteers(runtime) == []
+    assert "Relawan 1 dihapus" in removed.get_data(as_text=True) and community.volunteers(runtime) == []
     assert community_post(client, "/console/community/volunteers/1/remove").status_code == 404
     assert [r.actor for r in audit_rows(runtime, "volunteer_added")] == [staff["operator"].actor]
     assert len(audit_rows(runtime, "volunteer_removed")) == 1
@@ -726,18 +731,303 @@ def test_operator_schedules_a_broadcast_read_as_wib(app, runtime, staff):
     client = signed_in(app, "operator")
     page = community_post(client, "/console/community/broadcasts", region="16.02", body="Waspada calo PMI ilegal.",
                           send_at="2030-01-01T08:00").get_data(as_text=True)
-    assert "Broadcast 1 scheduled." in page and "01 Jan 2030 08:00 WIB" in page
+    assert "Siaran 1 dijadwalkan." in page and "1 Januari 2030 08:00 WIB" in page
     with runtime.db.session() as session:
         row = session.scalar(select(Outbox).where(Outbox.job == "send_broadcast"))
         assert row.not_before.replace(tzinfo=timezone.utc) == datetime(2030, 1, 1, 1, 0, tzinfo=timezone.utc)
     too_long = community_post(client, "/console/community/broadcasts", region="16.02", body="x" * 161)
-    assert "one GSM-7 SMS" in too_long.get_data(as_text=True)
+    assert "satu SMS biasa" in too_long.get_data(as_text=True)
     bad_time = community_post(client, "/console/community/broadcasts", region="16.02", body="Waspada",
                               send_at="besok pagi")
-    assert "Send time" in bad_time.get_data(as_text=True)
+    assert "Waktu kirim" in bad_time.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("login", ["oki", "coordinator"])
 def test_only_operators_manage_the_community(app, staff, login):
     client = signed_in(app, login)
     assert client.get("/console/community").status_code in (403, 404)
+
+
+# -- language -------------------------------------------------------------------------------------------
+
+def test_the_console_is_in_indonesian_first_and_dates_have_indonesian_months(app, runtime, seeded, staff):
+    client = signed_in(app, "oki")
+    body = client.get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True)
+    assert '<html lang="id">' in body and "Kasus KQ2MXA" in body and "Dilihat oleh" in body
+    month = ("Januari Februari Maret April Mei Juni Juli Agustus September Oktober November Desember").split()
+    created = report(runtime, seeded.oki_ref).created_at.replace(tzinfo=timezone.utc)
+    local = created.astimezone(timezone(timedelta(hours=7)))
+    assert f"{local.day} {month[local.month - 1]} {local.year} {local:%H:%M} WIB" in body
+
+
+def test_the_language_switch_is_kept_with_the_account(app, runtime, seeded, staff):
+    client = signed_in(app, "oki")
+    token = page_token(client, "/console/cases")
+    switched = client.post("/console/language", data={"csrf_token": token, "lang": "en", "next": "/console/cases"})
+    assert switched.status_code == 302 and switched.headers["Location"] == "/console/cases"
+    with runtime.db.session() as session:
+        assert session.scalar(select(Staff.lang).where(Staff.login == "oki")) == "en"
+    body = client.get("/console/cases").get_data(as_text=True)
+    assert '<html lang="en">' in body and "Cases for Polres OKI" in body and "Bahasa Indonesia" in body
+    # another phone, a fresh sign-in: the account's language, not the device's
+    elsewhere = signed_in(app, "oki").get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True)
+    assert '<html lang="en">' in elsewhere and "Seen by" in elsewhere and "Urgent: someone in danger now" in elsewhere
+    assert "Job scam" in elsewhere  # the category's name from config/messages/en.yaml
+    assert client.post("/console/language", data={"csrf_token": token, "lang": "fr"}).status_code == 302
+    with runtime.db.session() as session:
+        assert session.scalar(select(Staff.lang).where(Staff.login == "oki")) == "en"
+
+
+def test_the_sign_in_page_switches_language_before_anyone_signs_in(app):
+    client = app.test_client()
+    page = client.get("/console/sign-in").get_data(as_text=True)
+    assert '<html lang="id">' in page and "Nama pengguna" in page and "Kata sandi" in page
+    token = page_token(client, "/console/sign-in")
+    client.post("/console/language", data={"csrf_token": token, "lang": "en", "next": "/console/sign-in"})
+    page = client.get("/console/sign-in").get_data(as_text=True)
+    assert '<html lang="en">' in page and ">Password</label>" in page
+
+
+@pytest.mark.parametrize("path, code, title", [
+    ("/console/no-such-page", 404, "Tidak ditemukan"),
+    ("/console/cases/NOSUCH", 404, "Tidak ditemukan"),
+    ("/console/responders", 404, "Tidak ditemukan"),  # another role's page
+    ("/console/cases/KQ2MXA/delete", 405, "Tidak bisa di sini"),
+])
+def test_error_pages_are_in_the_staff_members_language(app, seeded, staff, path, code, title):
+    page = signed_in(app, "oki").get(path)
+    body = page.get_data(as_text=True)
+    assert page.status_code == code and f"<h1>{title}</h1>" in body and '<html lang="id">' in body
+    assert "Not Found" not in body and "Kembali ke konsol" in body
+
+
+def test_an_unexpected_error_is_a_console_page(app, staff, monkeypatch):
+    from gateway.console import views
+
+    client = signed_in(app, "coordinator")
+    monkeypatch.setattr(views.stats, "overview", lambda *a, **k: 1 / 0)
+    page = client.get("/console/overview")
+    assert page.status_code == 500 and "<h1>Terjadi kesalahan</h1>" in page.get_data(as_text=True)
+
+
+def test_a_throttled_sign_in_is_a_console_page_in_indonesian(app, staff):
+    limit = accounts.FAILED_SIGN_INS_PER_ADDRESS
+    for _n in range(limit.count):
+        sign_in_from(app, "198.51.100.44", "nobody", "guess guess guess")
+    page = sign_in_from(app, "198.51.100.44", "oki")
+    assert page.status_code == 429 and '<html lang="id">' in page.get_data(as_text=True)
+
+
+# -- the case page, for action ------------------------------------------------------------------------
+
+def add_audit(runtime, ref: str, action: str, detail: str, actor: str = "router") -> None:
+    with runtime.db.session() as session:
+        dispatch.audit(session, report(runtime, ref).id, action, detail, actor=actor)
+
+
+def test_the_timeline_is_told_in_sentences_with_agency_names(app, runtime, seeded, staff):
+    ref = seeded.oki_ref
+    with runtime.db.session() as session:
+        alert = session.scalar(select(Message).where(Message.report_id == report(runtime, ref).id))
+        responder_id = alert.responder_id
+    rows = [
+        ("received", "", "ussd"),
+        ("routed", "polres_oki: covers the area", "router"),
+        ("routed", "uptd_ppa_oki: child victim (place given)", "router"),
+        ("routed", "uptd_ppa_prov: uptd_ppa_oki off duty", "router"),
+        ("place_given", "16.02", "sms"),
+        ("no_responder", "uptd_ppa_oki has no duty number; alerting uptd_ppa_prov", "router"),
+        ("alert_sent", f"message {alert.id}: Success", "sender"),
+        ("alert_failed", f"message {alert.id}: Failed DeliveryFailure", "provider"),
+        ("alert_next", f"polda_ppa_ppo: responder {responder_id} after message {alert.id} failed", "router"),
+        ("escalated", "polres_oki -> polda_ppa_ppo: no acknowledgement", "router"),
+        ("unanswered", "polda_ppa_ppo: no acknowledgement, nobody above", "router"),
+        ("no_next_responder", "polda_ppa_ppo: every duty number up the chain was tried", "router"),
+        ("unassigned", "no duty number in the chain of bp3mi_sumsel", "router"),
+        ("send_released", f"message {alert.id}: its worker died mid-send; sent again", "reconciler"),
+        ("feedback_sent", "message 99: Success", "sender"),
+        ("acknowledged", "polres_oki", f"responder:{responder_id}"),
+        ("rerouted", "to polres_oku", staff["coordinator"].actor),
+        ("closed_for_agency", "polres_oki", staff["oki"].actor),
+        ("closed", "coordinator", staff["coordinator"].actor),
+        ("purged", "closed before 2026-01-01: numbers and text removed", "retention"),
+    ]
+    for action, detail, actor in rows:
+        add_audit(runtime, ref, action, detail, actor)
+    body = signed_in(app, "coordinator").get(f"/console/cases/{ref}").get_data(as_text=True)
+    timeline = body.split('id="timeline"', 1)[1].split("</ol>", 1)[0]
+    for sentence in [
+        "Laporan masuk.",
+        "Dikirim ke Polres OKI: wilayahnya.",
+        "Dikirim ke UPTD PPA OKI: korbannya anak. (setelah pelapor menyebut tempatnya)",
+        "Dikirim ke UPTD PPA Sumsel, karena UPTD PPA OKI sedang tutup.",
+        "Pelapor menyebut tempatnya: OKI.",
+        "UPTD PPA OKI belum punya nomor piket; UPTD PPA Sumsel yang diberi tahu.",
+        "SMS peringatan ke Piket PPA OKI, Polres OKI diterima operator SMS.",
+        "SMS peringatan ke Piket PPA OKI, Polres OKI tidak sampai; nomor piket berikutnya dicoba.",
+        "Peringatan tidak sampai; dikirim ulang ke Piket PPA OKI, Polda Sumsel PPA-PPO.",
+        "Belum ada jawaban dari Polres OKI dalam 15 menit; diteruskan ke Polda Sumsel PPA-PPO.",
+        "Belum ada jawaban dari Polda Sumsel PPA-PPO dalam 15 menit, dan tidak ada instansi di atasnya",
+        "semua nomor piket dari Polda Sumsel PPA-PPO ke atas sudah dicoba.",
+        "Belum ada nomor piket di BP3MI Sumsel maupun di atasnya",
+        "SMS yang pengirimannya terputus dikirim ulang.",
+        "SMS ke pelapor bahwa kasus sudah ditangani: terkirim.",
+        "Piket PPA OKI (lewat SMS) menerima kasus untuk Polres OKI.",
+        "Coordinator (koordinator) mengalihkan kasus ke Polres OKU.",
+        "Oki (Polres OKI) menutup kasus untuk Polres OKI.",
+        "Coordinator (koordinator) menutup kasus.",
+        "Nomor dan kata-kata pelapor dihapus setelah masa simpan.",
+    ]:
+        assert sentence in timeline, sentence
+    # no internals: agency ids, actor codes, message numbers or the fallback for unknown rows
+    for internal in ("polres_", "uptd_ppa", "polda_", "router", "sender", "message ", "Dicatat oleh sistem",
+                     "staff:", "responder:", "covers the area", "->"):
+        assert internal not in timeline, internal
+    assert re.search(r'<li><span class="when">\d\d:\d\d WIB</span> — Laporan masuk\.', timeline)
+
+
+def test_urgency_and_a_volunteers_report_are_said_in_words(app, runtime, seeded, staff):
+    with runtime.db.session() as session:
+        session.scalar(select(Report).where(Report.ref == seeded.oki_ref)).trusted = True
+    listing = signed_in(app, "coordinator").get("/console/cases").get_data(as_text=True)
+    assert "Darurat: ada yang dalam bahaya sekarang" in listing and "Dari relawan terdaftar" in listing
+    assert 'title="someone in danger">!' not in listing
+
+
+def test_rerouting_asks_for_confirmation_first(app, runtime, seeded, staff):
+    client = signed_in(app, "coordinator")
+    case_page = client.get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True)
+    choice = case_page.split('name="agency"', 1)[1].split("</select>", 1)[0]
+    assert '<option value="" selected>— pilih instansi —</option>' in choice  # nothing chosen by default
+    assert '<optgroup label="Kepolisian">' in choice
+    asked = act(client, seeded.oki_ref, "reroute", agency="polres_oku")
+    body = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Alihkan kasus KQ2MXA ke Polres OKU?" in body
+    assert "Ya, beri tahu Polres OKU" in body and 'name="confirm" value="yes"' in body
+    assert not audit_rows(runtime, "rerouted")  # nothing happened yet
+    oki_id = report(runtime, seeded.oki_ref).id
+    with runtime.db.session() as session:
+        assert not session.scalars(select(Assignment).where(Assignment.agency_id == "polres_oku",
+                                                            Assignment.report_id == oki_id)).all()
+
+
+def test_one_display_name_per_region_on_every_page(app, runtime, seeded, staff):
+    """Kota Lubuk Linggau is `Lubuklinggau` in the case list's filter, the case page and the charts."""
+    with runtime.db.session() as session:
+        session.scalar(select(Report).where(Report.ref == seeded.oku_ref)).region_code = "16.73"
+    client = signed_in(app, "coordinator")
+    pages = [client.get(p).get_data(as_text=True) for p in
+             ("/console/cases", f"/console/cases/{seeded.oku_ref}", "/console/overview?days=30")]
+    for body in pages:
+        assert "Lubuk Linggau" not in body and "Kota Lubuk" not in body
+    assert all("Lubuklinggau" in body for body in pages)
+
+
+# -- the task force: map and export ---------------------------------------------------------------------
+
+def test_the_overview_map_has_the_17_areas_each_linking_to_its_cases(app, seeded, staff):
+    body = signed_in(app, "coordinator").get("/console/overview?days=30").get_data(as_text=True)
+    tiles = re.findall(r'<a class="tile level-(\d) col-\d row-\d" href="([^"]+)"><span class="tile-name">([^<]+)'
+                       r'</span><b>(\d+)</b>', body)
+    assert len(tiles) == 17 and len({name for _l, _h, name, _n in tiles}) == 17
+    by_name = {name.replace("\u00ad", ""): (level, href, n) for level, href, name, n in tiles}
+    assert by_name["OKI"] == ("1", "/console/cases?region=16.02&amp;age=30d", "1")
+    assert by_name["Lubuklinggau"][2] == "0"
+    assert by_name["Palembang"][0] == "0" and by_name["Palembang"][2] == "0"
+
+
+def export_rows(client, query: str = "") -> list[list[str]]:
+    import csv
+    import io
+
+    response = client.get(f"/console/export.csv{query}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+
+
+def add_reports(runtime, n: int, region: str, category: str, status: str, victim: str = "woman") -> None:
+    with runtime.db.session() as session:
+        for i in range(n):
+            session.add(Report(ref=f"{region[-2:]}{category[:2].upper()}{status[:1].upper()}{i}", channel="ussd",
+                               status=status, lang="id", category=category, victim=victim, region_code=region,
+                               urgent=False, contact_ok=False))
+
+
+def test_the_export_gives_monthly_counts_with_small_ones_hidden(app, runtime, seeded, staff):
+    add_reports(runtime, 4, "16.71", "forced_labour", "closed")
+    rows = export_rows(signed_in(app, "coordinator"), "?months=3")
+    assert rows[0] == ["Bulan", "Kabupaten/kota", "Kategori", "Kelompok korban", "Hasil", "Jumlah laporan"]
+    month = datetime.now(timezone(timedelta(hours=7))).strftime("%Y-%m")
+    assert [month, "Palembang", "Kerja paksa", "Perempuan", "ditutup", "4"] in rows
+    assert [month, "OKI", "Penipuan kerja", "Perempuan", "menunggu diterima", "<3"] in rows
+    counts = [r[-1] for r in rows[1:]]
+    assert all(c == "<3" or int(c) >= 3 for c in counts)
+    text = "\n".join(",".join(r) for r in rows)
+    for personal in (seeded.oki_ref, seeded.oku_ref, OKI_WORDS, OKI_REPORTER, "16.02", "job_fraud"):
+        assert personal not in text
+    exported = audit_rows(runtime, "exported")
+    assert [(e.actor, e.report_id) for e in exported] == [(staff["coordinator"].actor, None)]
+    assert "last 3 months" in exported[0].detail
+
+
+def test_the_export_is_in_the_staff_members_language(app, runtime, seeded, staff):
+    accounts.set_language(runtime, staff["coordinator"].id, "en")
+    rows = export_rows(signed_in(app, "coordinator"))
+    assert rows[0] == ["Month", "Kabupaten/kota", "Category", "Victim group", "Outcome", "Reports"]
+    assert any(r[2] == "Job scam" and r[3] == "Woman" for r in rows[1:]), rows
+
+
+def test_the_smallest_count_shown_is_three(runtime, seeded):
+    from gateway.console import export
+
+    assert [export.shown(n, 3) for n in (1, 2, 3, 10)] == ["<3", "<3", "3", "10"]
+    assert export.first_month(datetime(2026, 1, 15, tzinfo=timezone.utc), 3) == (2025, 11)
+    assert export.first_month(datetime(2026, 12, 31, 18, tzinfo=timezone.utc), 1) == (2027, 1)  # WIB is ahead
+
+
+@pytest.mark.parametrize("login", ["oki", "operator"])
+def test_only_coordinators_export_or_see_the_map(app, runtime, seeded, staff, login):
+    client = signed_in(app, login)
+    for path in ("/console/export.csv", "/console/export.csv?months=12", "/console/overview"):
+        response = client.get(path)
+        assert response.status_code == 404 and "text/csv" not in response.content_type, path
+    assert not audit_rows(runtime, "exported")
+
+
+# -- duty numbers by agency -------------------------------------------------------------------------------
+
+def test_duty_numbers_are_grouped_by_agency_with_a_filter(app, runtime, seeded, staff):
+    cards = lambda body: re.findall(r'<section class="card agency-group">\s*<h2>([^<]+) <span', body)  # noqa: E731
+    client = signed_in(app, "operator")
+    body = client.get("/console/responders").get_data(as_text=True)
+    assert cards(body) == ["Polres OKU", "Polres OKI", "Polda Sumsel PPA-PPO"]  # in config order
+    without = body.split('id="without-number"', 1)[1]
+    assert f"({len(runtime.content.directory.agencies) - 3})" in without
+    assert "<strong>UPTD PPA OKU</strong> — <span class=\"warn\">peringatannya dikirim ke UPTD PPA Sumsel" in without
+    only = client.get("/console/responders?agency=polres_oki").get_data(as_text=True)
+    assert cards(only) == ["Polres OKI"] and 'id="without-number"' not in only
+    assert "Piket PPA OKI" in only and "Piket PPA OKU" not in only
+    missing = client.get("/console/responders?show=none").get_data(as_text=True)
+    assert cards(missing) == [] and "<strong>UPTD PPA OKI</strong>" in missing
+
+
+def test_every_console_text_has_its_indonesian_translation():
+    """A text added to a page without a translation would show English on an Indonesian page."""
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.pofile import read_po
+
+    import gateway.console
+
+    root = Path(gateway.console.__file__).parent
+    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
+    found = {entry[2] if isinstance(entry[2], str) else entry[2][0]
+             for entry in extract_from_dir(root, method_map, keywords={"_": None, "_l": None, "gettext": None,
+                                                                          "ngettext": (1, 2)})}
+    with open(root / "translations" / "id" / "LC_MESSAGES" / "messages.po", "rb") as f:
+        catalog = read_po(f, locale="id")
+    translated = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id and m.string
+                  and (m.string if isinstance(m.string, str) else m.string[0])}
+    assert found - translated == set()

@@ -24,14 +24,16 @@ def staff() -> None:
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(accounts.ROLES))
 @click.option("--agency", default=None, help="Agency id from config/agencies.yaml (agency_staff only)")
+@click.option("--lang", default=accounts.LANGUAGES[0], type=click.Choice(accounts.LANGUAGES),
+              help="The console's language for this person; they can switch it in the console.")
 @with_appcontext
-def staff_add(login: str, name: str, role: str, agency: str) -> None:
+def staff_add(login: str, name: str, role: str, agency: str, lang: str) -> None:
     """Create a console account; the password is prompted (or read from STAFF_PASSWORD)."""
     password = os.environ.get("STAFF_PASSWORD") or click.prompt("Password", hide_input=True,
                                                                   confirmation_prompt=True)
     runtime = cli_runtime(need_content=True)
     try:
-        account = accounts.add(runtime, login, name, role, password, agency)
+        account = accounts.add(runtime, login, name, role, password, agency, lang)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"staff {account.id} ({account.login}, {account.role}) added")

@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from gateway.console import auth, community, metrics, views  # noqa: F401  (community adds its pages to views.bp)
+from gateway.console import auth, community, i18n, metrics, views  # noqa: F401  (community adds its pages to views.bp)
 from gateway.crypto import development_key
 
 
@@ -48,5 +48,6 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SECURE=settings.production,
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=auth.SESSION_IDLE_SECONDS),
     )
+    i18n.init_app(app)
     app.register_blueprint(views.bp)
     metrics.init_app(app)

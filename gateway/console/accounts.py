@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROLES = ("agency_staff", "coordinator", "operator")
+LANGUAGES = ("id", "en")  # the console's, Indonesian first
 MAX_FAILED_ATTEMPTS = 5     # wrong passwords in a row for one account from one address
 LOCKOUT_SECONDS = 15 * 60   # then that account is locked for that address this long
 FAILED_SIGN_INS_PER_ADDRESS = Limit("sign-in-failed", 20, 15 * 60)  # any login, per source address
@@ -57,6 +58,7 @@ class Account:
     role: str
     agency_id: Optional[str]
     generation: int = 0  # of its sessions: a cookie signed in under another one is void
+    lang: str = "id"     # the console's language for this person
 
     @property
     def actor(self) -> str:
@@ -64,14 +66,16 @@ class Account:
 
 
 def _account(staff: Staff) -> Account:
-    return Account(staff.id, staff.login, staff.name, staff.role, staff.agency_id, staff.session_generation or 0)
+    return Account(staff.id, staff.login, staff.name, staff.role, staff.agency_id, staff.session_generation or 0,
+                   staff.lang or "id")
 
 
 class Throttled(Exception):
     """Too many wrong sign-ins from this address: refused before any password is checked."""
 
 
-def add(runtime: Runtime, login: str, name: str, role: str, password: str, agency_id: Optional[str] = None) -> Account:
+def add(runtime: Runtime, login: str, name: str, role: str, password: str, agency_id: Optional[str] = None,
+        lang: str = "id") -> Account:
     if role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if (role == "agency_staff") != bool(agency_id):
@@ -80,11 +84,13 @@ def add(runtime: Runtime, login: str, name: str, role: str, password: str, agenc
         raise ConfigError(f"unknown agency {agency_id!r}; see config/agencies.yaml")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ConfigError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if lang not in LANGUAGES:
+        raise ConfigError(f"lang must be one of {', '.join(LANGUAGES)}, not {lang!r}")
     with runtime.db.session() as session:
         if session.scalar(select(Staff).where(Staff.login == login)) is not None:
             raise ConfigError(f"login {login!r} is taken (removed accounts keep theirs, for the audit trail)")
         staff = Staff(login=login, name=name, role=role, agency_id=agency_id, password_hash=_hasher.hash(password),
-                      active=True)
+                      active=True, lang=lang)
         session.add(staff)
         session.flush()
         return _account(staff)
@@ -151,6 +157,15 @@ def production_problems(runtime: Runtime) -> list[str]:
         logins = session.scalars(select(Staff.login).where(Staff.demo.is_(True), Staff.active.is_(True))).all()
     return [f"demo console accounts are still active ({', '.join(logins)}): remove them with "
             "`flask --app gateway staff remove LOGIN` before going live"] if logins else []
+
+
+def set_language(runtime: Runtime, staff_id: int, lang: str) -> bool:
+    """Keep the console's language with the account, so it follows the person to any phone."""
+    if lang not in LANGUAGES:
+        return False
+    with runtime.db.session() as session:
+        session.execute(update(Staff).where(Staff.id == staff_id).values(lang=lang))
+    return True
 
 
 def end_sessions(runtime: Runtime, staff_id: int) -> None:

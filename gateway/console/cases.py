@@ -17,7 +17,8 @@ from gateway.store.models import Assignment, Message, Report, Responder
 from gateway.store.states import OPEN_REPORTS, ReportStatus
 
 STATUSES = tuple(ReportStatus)
-AGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+AGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
+AGE_CHOICES = ("24h", "7d", "30d", "90d", "over7d")
 OLDER = {"over7d": timedelta(days=7)}  # open longer than this
 PAGE_SIZE = 50
 MAX_PAGE = 10_000  # an offset beyond any real list, and below what the database can take

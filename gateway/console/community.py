@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from gateway.cases import community
 from gateway.console import auth
-from gateway.console.labels import WIB
-from gateway.console.views import _runtime, audit_operator_action, bp
+from gateway.console.i18n import WIB
+from gateway.console.views import _runtime, audit_operator_action, bp, refusal
 from gateway.errors import ConfigError
 from gateway.phones import mask_numbers
 from gateway.store.models import Broadcast, Message
@@ -44,10 +45,10 @@ def volunteer_add():
         volunteer = community.add_volunteer(rt, request.form.get("name", "").strip()[:100] or "-",
                                             request.form.get("region", ""), request.form.get("phone", ""))
     except ConfigError as exc:
-        flash(str(exc), "error")
+        flash(refusal(exc), "error")
     else:
         audit_operator_action("volunteer_added", f"volunteer {volunteer.id} for {volunteer.region_code}")
-        flash(f"Volunteer {volunteer.id} added.", "info")
+        flash(_("Volunteer %(id)s added.", id=volunteer.id), "info")
     return redirect(url_for("console.community_page"))
 
 
@@ -57,7 +58,7 @@ def volunteer_remove(volunteer_id: int):
     if not community.remove_volunteer(_runtime(), volunteer_id):
         abort(404)
     audit_operator_action("volunteer_removed", f"volunteer {volunteer_id}")
-    flash(f"Volunteer {volunteer_id} removed: their next message is an ordinary resident's.", "info")
+    flash(_("Volunteer %(id)s removed: their next message is an ordinary resident's.", id=volunteer_id), "info")
     return redirect(url_for("console.community_page"))
 
 
@@ -68,11 +69,13 @@ def broadcast_add():
         send_at = _send_at(request.form.get("send_at", ""))
         broadcast = community.schedule_broadcast(_runtime(), request.form.get("region", ""),
                                                  request.form.get("body", ""), send_at)
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
+        flash(refusal(exc), "error")
+    except ValueError as exc:
         flash(str(exc), "error")
     else:
         audit_operator_action("broadcast_scheduled", f"broadcast {broadcast.id} for {broadcast.region_code}")
-        flash(f"Broadcast {broadcast.id} scheduled.", "info")
+        flash(_("Broadcast %(id)s scheduled.", id=broadcast.id), "info")
     return redirect(url_for("console.community_page"))
 
 
@@ -83,4 +86,4 @@ def _send_at(value: str):
     try:
         return datetime.fromisoformat(value.strip()).replace(tzinfo=WIB)
     except ValueError:
-        raise ValueError("Send time: use the form's date and time, e.g. 2026-12-01T08:00.") from None
+        raise ValueError(_("Send time: use the form's date and time, e.g. 2026-12-01T08:00.")) from None

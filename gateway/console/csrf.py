@@ -9,6 +9,7 @@ import hmac
 import secrets
 
 from flask import abort, request, session
+from flask_babel import gettext as _
 
 FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -33,4 +34,4 @@ def protect() -> None:
     expected = session.get(FIELD, "")
     given = request.form.get(FIELD, "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        abort(400, description="The form expired or did not come from this console. Go back, reload and try again.")
+        abort(400, description=_("The form expired or did not come from this console. Go back, reload and try again."))

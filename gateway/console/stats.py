@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.console.casefile import utc
-from gateway.console.labels import WIB
+from gateway.console.i18n import WIB
 from gateway.store.models import Message, Report
 from gateway.store.states import OPEN_REPORTS, MessageState
 

@@ -3,19 +3,26 @@ script on a small phone; every form posts with a CSRF token (csrf.py) and redire
 from __future__ import annotations
 
 import logging
+import math
 import re
 from datetime import timedelta
+from functools import lru_cache
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+import yaml
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup
 from redis.exceptions import RedisError
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from gateway.cases import dispatch, roster
-from gateway.console import accounts, actions, auth, casefile, cases, csrf, headers, stats, svg
-from gateway.console.labels import Labels, minutes, wib
+from gateway.console import accounts, actions, auth, casefile, cases, csrf, export, headers, i18n, stats, svg
+from gateway.console.labels import Labels, minutes
 from gateway.errors import ConfigError
 from gateway.messaging import outbox
 from gateway.phones import mask_numbers
+from gateway.store.models import Assignment
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +46,27 @@ def _headers(response):
 
 @bp.context_processor
 def _globals():
-    return {"csrf_token": csrf.token, "staff": g.get("staff"), "labels": Labels(_runtime().content)}
+    return {"csrf_token": csrf.token, "staff": g.get("staff"), "labels": Labels(_runtime().content),
+            "lang": i18n.lang(), "languages": LANGUAGE_NAMES, "here": _safe_next(request.full_path.rstrip("?"))}
 
 
-bp.add_app_template_filter(wib, "wib")
+# Each language named in itself: a person who cannot read the page can still find their own.
+LANGUAGE_NAMES = {"id": "Bahasa Indonesia", "en": "English"}
+
+bp.add_app_template_filter(i18n.wib, "wib")
+bp.add_app_template_filter(i18n.day, "day")
 bp.add_app_template_filter(minutes, "minutes")
+
+
+@lru_cache(maxsize=4)
+def console_config(config_dir) -> dict:
+    """config/console.yaml: the map's tiles and the export's settings."""
+    with open(config_dir / "console.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _console_config() -> dict:
+    return console_config(_runtime().settings.config_dir)
 
 
 @bp.get("/")
@@ -78,11 +101,13 @@ def sign_in():
                                    request.remote_addr or "unknown")
     except accounts.Throttled:
         window = accounts.FAILED_SIGN_INS_PER_ADDRESS.window_seconds // 60
-        flash(f"Too many failed sign-ins from your network. Wait up to {window} minutes, then try again.", "error")
+        flash(_("Too many failed sign-ins from your network. Wait up to %(n)s minutes, then try again.", n=window),
+              "error")
         return render_template("console/sign_in.html", next=again), 429
     if account is None:
-        flash(f"Sign-in failed. After {accounts.MAX_FAILED_ATTEMPTS} failed attempts in a row an account is locked "
-              f"for {accounts.LOCKOUT_SECONDS // 60} minutes on this device's network.", "error")
+        flash(_("Sign-in failed. After %(tries)s failed attempts in a row an account is locked for %(n)s minutes "
+                "on this device's network.", tries=accounts.MAX_FAILED_ATTEMPTS, n=accounts.LOCKOUT_SECONDS // 60),
+              "error")
         return render_template("console/sign_in.html", next=again), 401
     auth.begin(account)
     log.info("console sign-in: staff %s", account.id)
@@ -92,8 +117,24 @@ def sign_in():
 @bp.post("/sign-out")
 def sign_out():
     auth.sign_out()
-    flash("Signed out.", "info")
+    flash(_("Signed out."), "info")
     return redirect(url_for("console.sign_in"))
+
+
+@bp.post("/language")
+def language():
+    """The language switch: kept with the account when signed in, else in a cookie for the
+    sign-in page, so a shared phone's next user still starts from their own account's choice."""
+    chosen = request.form.get("lang", "")
+    back = _safe_next(request.form.get("next", "")) or url_for("console.home")
+    if chosen not in i18n.LANGUAGES:
+        return redirect(back)
+    if g.staff is not None:
+        accounts.set_language(_runtime(), g.staff.id, chosen)
+    response = redirect(back)
+    response.set_cookie(i18n.COOKIE, chosen, max_age=365 * 24 * 3600, path="/console", httponly=True,
+                        samesite="Lax", secure=_runtime().settings.production)
+    return response
 
 
 # -- cases -----------------------------------------------------------------------------------
@@ -107,7 +148,7 @@ def case_list():
     with _runtime().db.session() as session:
         rows, more = cases.listing(session, g.staff, filters)
     return render_template("console/cases.html", rows=rows, more=more, filters=filters, statuses=cases.STATUSES,
-                           regions=directory.regions, categories=directory.categories)
+                           regions=directory.regions, categories=directory.categories, ages=cases.AGE_CHOICES)
 
 
 def _visible_case(session, ref: str):
@@ -125,7 +166,19 @@ def case(ref: str):
         report = _visible_case(session, ref)
         opened = casefile.open_case(rt, session, g.staff, report)
     return render_template("console/case.html", case=opened, report=opened.report,
-                           agencies=rt.content.directory.agencies)
+                           agency_groups=_agency_groups(), deadline=_deadline(rt, opened.report))
+
+
+def _deadline(rt, report) -> str:
+    return f'{getattr(rt.content.directory.ack_deadline_minutes, "urgent" if report.urgent else "normal"):g}'
+
+
+def _agency_groups() -> list[tuple[str, list]]:
+    """Agencies by kind, for a choice list: police, protection units, social services..."""
+    groups: dict[str, list] = {}
+    for agency in _runtime().content.directory.agencies:
+        groups.setdefault(agency.kind, []).append(agency)
+    return list(groups.items())
 
 
 ACTIONS = {"acknowledge": actions.acknowledge, "close": actions.close}
@@ -137,6 +190,8 @@ def case_action(ref: str, action: str):
     rt = _runtime()
     if action not in ("acknowledge", "close", "note", "reroute"):
         abort(404)
+    if action == "reroute" and request.form.get("confirm") != "yes":
+        return _confirm_reroute(rt, ref, request.form.get("agency", ""))
     try:
         with rt.db.session() as session:
             report = _visible_case(session, ref)
@@ -154,24 +209,87 @@ def case_action(ref: str, action: str):
     return redirect(url_for("console.case", ref=ref))
 
 
+def _confirm_reroute(rt, ref: str, agency_id: str):
+    """Re-routing alerts another agency's duty phones at once: say so, and ask once more."""
+    agency = next((a for a in rt.content.directory.agencies if a.id == agency_id), None)
+    with rt.db.session() as session:
+        report = _visible_case(session, ref)
+        if agency is None:
+            flash(_("Choose an agency from the list."), "error")
+            return redirect(url_for("console.case", ref=ref))
+        holders = list(session.scalars(select(Assignment.agency_id).where(Assignment.report_id == report.id)))
+        return render_template("console/reroute.html", report=report, agency=agency, holders=holders,
+                               deadline=_deadline(rt, report))
+
+
 # -- overview and service ------------------------------------------------------------------------
 
 @bp.get("/overview")
 @auth.roles("coordinator")
 def overview():
+    """The task force's page: the figures, the map of the 17 kabupaten/kota and the charts."""
     rt = _runtime()
     days = request.args.get("days", type=int)
     days = days if days in OVERVIEW_DAYS else 30
     labels = Labels(rt.content)
     with rt.db.session() as session:
         figures = stats.overview(session, days)
+    age = f"{days}d"
+    regions = [(labels.region(c), n, c) for c, n in figures.by_region]
+    region_link = lambda i: url_for("console.case_list", region=regions[i][2], age=age)  # noqa: E731
+    categories = figures.by_category
+    category_link = lambda i: url_for("console.case_list", category=categories[i][0], age=age)  # noqa: E731
+    empty = _("nothing yet")
     charts = {
-        "day": svg.columns(figures.by_day, f"Reports per day, last {days} days"),
-        "region": svg.bars([(labels.region_short(c), n) for c, n in figures.by_region], "Reports per kabupaten/kota"),
-        "category": svg.bars([(labels.category(c), n) for c, n in figures.by_category], "Reports per category"),
+        "day": svg.columns(figures.by_day, _("Reports per day, last %(n)s days", n=days), empty, i18n.short_day),
+        "region": svg.bars([(name, n) for name, n, _c in regions], _("Reports per kabupaten/kota"), empty,
+                           region_link),
+        "category": svg.bars([(labels.category(c), n) for c, n in categories], _("Reports per category"), empty,
+                             category_link),
     }
+    settings = _console_config()["export"]
     return render_template("console/overview.html", figures=figures, charts=charts, choices=OVERVIEW_DAYS,
-                           queue=_queue_figures())
+                           queue=_queue_figures(), tiles=_tiles(labels, dict(figures.by_region), age),
+                           export_months=settings["months"], export_default=settings["default_months"])
+
+
+MAP_LEVELS = 4  # colour steps above "no report"
+
+
+def _tiles(labels: Labels, counts: dict[str, int], age: str) -> dict:
+    """The tile map: each kabupaten/kota at its grid place with its count, a colour level
+    (0 for none, else 1..MAP_LEVELS by share of the highest count) and its case-list link."""
+    config = _console_config()
+    top = max((n for code, n in counts.items() if code in config["tile_map"]), default=0)
+    levels = min(MAP_LEVELS, top)  # with few reports, fewer steps: each step then holds at least one count
+    tiles = []
+    for code, (column, row) in config["tile_map"].items():
+        n = counts.get(code, 0)
+        level = math.ceil(levels * n / top) if n else 0
+        breaks = config.get("tile_breaks", {}).get(code)
+        name = Markup("\u00ad").join(breaks.split("|")) if breaks else labels.region(code)
+        tiles.append({"code": code, "name": name, "n": n, "level": level, "column": column,
+                      "row": row, "href": url_for("console.case_list", region=code, age=age)})
+    legend = [(level, math.floor(top * (level - 1) / levels) + 1, math.ceil(top * level / levels))
+              for level in range(1, levels + 1)]
+    return {"tiles": tiles, "legend": legend, "unknown": counts.get("?", 0)}
+
+
+@bp.get("/export.csv")
+@auth.roles("coordinator")
+def export_csv():
+    """Anonymised monthly counts for the task force; each download is an audit row."""
+    rt = _runtime()
+    settings = _console_config()["export"]
+    months = request.args.get("months", type=int)
+    months = months if months in settings["months"] else settings["default_months"]
+    with rt.db.session() as session:
+        tally = export.counts(session, months)
+        dispatch.audit(session, None, "exported", f"monthly counts csv, last {months} months, {len(tally)} groups",
+                       actor=g.staff.actor)
+    body = export.csv_text(tally, Labels(rt.content), settings["smallest_count_shown"])
+    name = _("reports") + f"-{months}m.csv"
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def _queue_figures() -> dict:
@@ -202,11 +320,33 @@ def service():
 @bp.get("/responders")
 @auth.roles("operator")
 def responders():
-    """Duty numbers shown masked, as volunteers' are: enough to tell them apart on a screen
-    someone else may see; the full number is in `flask --app gateway responders list`."""
+    """Duty numbers grouped by agency, with a filter, and shown masked, as volunteers' are:
+    enough to tell them apart on a screen someone else may see; the full number is in
+    `flask --app gateway responders list`. An agency with no active number is said so, with
+    where its alerts go instead."""
     rt = _runtime()
-    rows = [(duty, mask_numbers(duty.phone)) for duty in roster.listing(rt, inactive=True)]
-    return render_template("console/responders.html", rows=rows, agencies=rt.content.directory.agencies)
+    agencies = rt.content.directory.agencies
+    chosen = request.args.get("agency", "")
+    chosen = chosen if chosen in {a.id for a in agencies} else ""
+    show = request.args.get("show", "active")
+    show = show if show in ("active", "all", "none") else "active"
+    by_agency: dict[str, list] = {}
+    for duty in roster.listing(rt, inactive=True):
+        by_agency.setdefault(duty.agency_id, []).append((duty, mask_numbers(duty.phone)))
+    groups = []
+    for agency in agencies:
+        if chosen and agency.id != chosen:
+            continue
+        rows = by_agency.get(agency.id, [])
+        active = sum(1 for duty, _m in rows if duty.active)
+        if show == "none" and active:
+            continue
+        shown = rows if show == "all" else [(d, m) for d, m in rows if d.active]
+        chain = rt.content.directory.chain(agency.id)
+        groups.append({"agency": agency, "rows": shown, "active": active,
+                       "above": chain[1].short if len(chain) > 1 else None})
+    return render_template("console/responders.html", groups=groups, agency_groups=_agency_groups(),
+                           chosen=chosen, show=show)
 
 
 @bp.post("/responders")
@@ -217,10 +357,11 @@ def responder_add():
         added = roster.add(rt, request.form.get("agency", ""), request.form.get("name", "").strip()[:100],
                            request.form.get("phone", ""))
     except ConfigError as exc:
-        flash(str(exc), "error")
+        flash(refusal(exc), "error")
     else:
         audit_operator_action("responder_added", f"responder {added.id} for {added.agency_id}")
-        flash(f"Responder {added.id} added to {Labels(rt.content).agency(added.agency_id)}.", "info")
+        agency = Labels(rt.content).agency(added.agency_id)
+        flash(_("Duty number %(id)s added to %(agency)s.", id=added.id, agency=agency), "info")
     return redirect(url_for("console.responders"))
 
 
@@ -229,7 +370,7 @@ def responder_add():
 def responder_deactivate(responder_id: int):
     if roster.remove(_runtime(), responder_id):
         audit_operator_action("responder_removed", f"responder {responder_id}")
-        flash(f"Responder {responder_id} no longer receives alerts.", "info")
+        flash(_("Duty number %(id)s no longer receives alerts.", id=responder_id), "info")
     else:
         abort(404)
     return redirect(url_for("console.responders"))
@@ -240,7 +381,61 @@ def audit_operator_action(action: str, detail: str) -> None:
         dispatch.audit(session, None, action, detail, actor=g.staff.actor)
 
 
+def refusal(exc: ConfigError) -> str:
+    """A form's input refused by the shared code (whose words are English, for the command
+    line), said in the staff member's language."""
+    text = str(exc)
+    if "not a valid phone number" in text:
+        return _("That is not a valid mobile number. Write it as +62812… or 0812…")
+    if text.startswith("unknown agency"):
+        return _("Choose an agency from the list.")
+    if text.startswith("unknown kabupaten/kota"):
+        return _("Choose a kabupaten/kota from the list.")
+    if "GSM-7" in text:
+        return _("A broadcast is one plain SMS (GSM-7 letters only, no emoji) of at most 160 characters.")
+    return _("Not saved: check the form and try again.")
+
+
+ERRORS = {
+    400: (lambda: _("The request could not be read"), lambda: _("Go back, reload the page and try again.")),
+    403: (lambda: _("Not allowed"), lambda: _("Your account may not open this page.")),
+    404: (lambda: _("Not found"), lambda: _("This page does not exist, or your account may not see it.")),
+    405: (lambda: _("Not possible here"), lambda: _("This address does not take that kind of request.")),
+    429: (lambda: _("Too many attempts"), lambda: _("Wait a few minutes, then try again.")),
+    500: (lambda: _("Something went wrong"),
+          lambda: _("The console could not finish this. Try again in a minute; if it happens again, tell the "
+                    "operator.")),
+}
+
+
+def _error_page(code: int, description: str = ""):
+    title, default = ERRORS.get(code, ERRORS[500] if code >= 500 else ERRORS[400])
+    return render_template("console/error.html", code=code, title=title(), description=description or default()), code
+
+
 @bp.errorhandler(HTTPException)
 def _error(exc: HTTPException):
-    """Console errors as pages in the console's look, with their status kept."""
-    return render_template("console/error.html", code=exc.code, title=exc.name, description=exc.description), exc.code
+    """Console errors as pages in the console's look and the staff member's language, with
+    their status kept. A description the console wrote itself (already translated) is kept."""
+    own = exc.description if exc.description != type(exc).description else ""
+    return _error_page(exc.code or 500, own)
+
+
+@bp.errorhandler(Exception)
+def _crash(exc: Exception):
+    log.exception("console error on %s", request.path)
+    return _error_page(500)
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def _outside_routes(exc: HTTPException):
+    """An address under /console that no page answers: the console's page, in the person's
+    language; any other address keeps the app's plain answer."""
+    if not request.path.startswith("/console"):
+        return exc
+    auth.load()
+    title, description = ERRORS[exc.code]
+    # Outside the blueprint its context processor does not run: give the page its globals.
+    return render_template("console/error.html", code=exc.code, title=title(), description=description(),
+                           **_globals()), exc.code

@@ -204,6 +204,8 @@ class Staff(Base):
     # the account moves it on, so a copied cookie stops working at once, not when it expires.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_login_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    # The console's language for this person (id or en), kept across devices and sign-ins.
+    lang: Mapped[str] = mapped_column(String(8), default="id", server_default="id")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # made by `staff demo` for a local run, its password printed in the terminal: production refuses it
     demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
