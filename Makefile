@@ -5,13 +5,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test chaos lint install system-deps clean bench
+.PHONY: run test check chaos lint install system-deps clean bench
 
 run: install ## start web, worker and Redis locally; Ctrl-C stops them
 	bin/run
 
 test: install lint ## install everything and run the whole test suite
 	$(PY) -m pytest
+
+check: install lint ## the quick loop: lint and every test that starts no whole process, on both cores
+	$(PY) -m pytest -q -n 2 -m "not slow and not chaos"
 
 chaos: install ## the fault-injection suite alone, printing its table (it also runs in `make test`)
 	$(PY) -m pytest -q -s -m chaos tests/chaos

@@ -292,6 +292,7 @@ def flask(env: dict, *args, ok: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow
 def test_web_and_worker_run_under_memory_deny_write_execute(tmp_path, redis_url):
     """The kernel's PR_SET_MDWE refuses what MemoryDenyWriteExecute=yes refuses (memory both
     writable and executable), and children inherit it: web and worker must still serve."""
@@ -349,6 +350,7 @@ def test_web_and_worker_run_under_memory_deny_write_execute(tmp_path, redis_url)
 
 # -- the example env file -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_env_example_passes_production_checks_once_its_secrets_are_generated(tmp_path, redis_url):
     """Every setting production needs is in deploy/env.example, and no real secret is."""
     values = dict(line.split("=", 1) for line in (DEPLOY / "env.example").read_text().splitlines()
@@ -434,6 +436,7 @@ def backup(env: dict, *args) -> subprocess.CompletedProcess:
     return run([DEPLOY / "backup", *args], env=env, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_restore_drill(drill_databases, tmp_path, redis_url, monkeypatch):
     """Reports filed through the app, backed up and restored with deploy/backup as docs/deploy.md
     says, read back identically with the same DATA_KEY, and by no one with another key."""
