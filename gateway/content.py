@@ -26,6 +26,7 @@ from flows.wording import Folder
 from gateway.cases import alerts
 from gateway.cases.directory import Directory, Fact, Number, load_directory
 from gateway.errors import ConfigError
+from gateway.intake.sms_desk import HANDLERS as SMS_HANDLERS
 from gateway.intake.ussd import EFFECTS, REF_SAMPLE
 from gateway.phones import display_phone
 
@@ -54,6 +55,10 @@ class Content:
                                                   build_gazetteer(folder, self.vocabulary, d.regions),
                                                   {c.id: c.keywords for c in d.categories}))
 
+    def helplines(self, answers, lang: str) -> dict[str, str]:
+        """The help-line lines for the region in `answers`, as the USSD screen shows them."""
+        return helplines(self.directory, self.catalog, answers, lang)
+
     def validate(self) -> tuple[list[str], list[Rendered]]:
         samples = {name: effect.sample for name, effect in EFFECTS.items()}
         problems, rendered = check(self.flow, self.catalog, self.engine.data, samples)
@@ -62,6 +67,8 @@ class Content:
                      for c in self.keywords.category_choices if c not in categories]
         problems += [f"intake.yaml: towns: {t.name}: unknown region {t.region!r}"
                      for t in self.vocabulary.towns if t.region not in {r.code for r in self.directory.regions}]
+        problems += [f"keywords.yaml: commands: {c!r} has no handler in the SMS desk"
+                     for c in self.keywords.commands if c not in SMS_HANDLERS]
         if not problems:
             problems += alerts.check(self.engine, [r.short for r in self.directory.regions], REF_SAMPLE["ref"])
             problems += self._check_alert_categories()

@@ -75,3 +75,9 @@ def test_no_code_dispatches_by_a_name_built_from_a_string():
     offenders = [str(p.relative_to(ROOT)) for folder in ("gateway", "workers", "flows")
                  for p in (ROOT / folder).rglob("*.py") if built.search(p.read_text())]
     assert offenders == []
+
+
+def test_validation_names_a_keyword_command_with_no_handler(monkeypatch):
+    monkeypatch.delitem(HANDLERS, "signs")
+    problems, _ = load_content().validate()
+    assert "keywords.yaml: commands: 'signs' has no handler in the SMS desk" in problems

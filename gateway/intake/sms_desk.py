@@ -29,7 +29,6 @@ from flows.sms import Parsed, parse
 from gateway.cases import community, dispatch
 from gateway.cases.reports import ReportDesk, new_ref, session_key
 from gateway.channels.base import CHAT_CHANNELS, chat_channel
-from gateway.content import helplines
 from gateway.intake.chat_menu import ChatMenu
 from gateway.intake.ussd import UssdService
 from gateway.messaging import outbox
@@ -233,7 +232,7 @@ class SmsDesk:
     def _helplines(self, turn: Turn, code: Optional[str]) -> str:
         if code is None:
             return self.text(turn, "sms.info_general")
-        lines = helplines(self.content.directory, self.catalog, {"helpline_region": code}, turn.lang)
+        lines = self.content.helplines({"helpline_region": code}, turn.lang)
         return self.text(turn, "helplines.body", **lines)
 
     def _signs(self, turn: Turn, parsed: Parsed) -> str:
