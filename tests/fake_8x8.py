@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from fake_http import LocalFake
 from werkzeug.wrappers import Request, Response
 
 _PATH = re.compile(r"^/api/v1/subaccounts/(?P<sub>[A-Za-z0-9\-._&]{3,50})/messages$")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code="-", size="-"):
-        pass
 
 
 def _json(body: dict, status: int) -> Response:
@@ -31,60 +25,22 @@ def _error(code: int, message: str, status: int) -> Response:
                   "timestamp": "2026-11-28T10:15:00.00Z"}, status)
 
 
-class Fake8x8:
+class Fake8x8(LocalFake):
     def __init__(self, api_key: str = "fake-8x8-key", subaccount_id: str = "tppo-sumsel"):
+        super().__init__()
         self.api_key, self.subaccount_id = api_key, subaccount_id
-        self._cond = threading.Condition()
-        self._messages: list[dict] = []
-        self._fail: list[int] = []
         self._rejected_numbers: set[str] = set()
-        self._server = self._thread = None
-
-    def __enter__(self) -> "Fake8x8":
-        self._server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    @property
-    def messages(self) -> list[dict]:
-        with self._cond:
-            return list(self._messages)
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self._messages) >= count, timeout)
-            return list(self._messages)
-
-    def fail_next(self, n: int, http_status: int = 500) -> None:
-        with self._cond:
-            self._fail = [http_status] * n
 
     def reject_number(self, number: str) -> None:
         with self._cond:
             self._rejected_numbers.add(number)
 
-    def __call__(self, environ, start_response):
-        return self._dispatch(Request(environ))(environ, start_response)
-
     def _dispatch(self, request: Request) -> Response:
         match = _PATH.match(request.path)
         if request.method != "POST" or not match:
             return _error(1300, "Not found", 404)
-        with self._cond:
-            if self._fail:
-                status = self._fail.pop(0)
-                return _error(2000, "Injected failure", status)
+        if status := self._injected_failure():
+            return _error(2000, "Injected failure", status)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(1200, "Request was not authenticated properly", 401)
         if match["sub"] != self.subaccount_id:
@@ -96,8 +52,6 @@ class Fake8x8:
         if not text:
             return _error(3005, "Missed Text", 400)
         umid = str(uuid.uuid4())
-        with self._cond:
-            self._messages.append({"to": destination, "message": text, "from": body.get("source"), "umid": umid})
-            self._cond.notify_all()
+        self._accept({"to": destination, "message": text, "from": body.get("source"), "umid": umid})
         return _json({"umid": umid, "destination": destination.lstrip("+"), "encoding": "GSM7",
                       "status": {"code": "QUEUED", "description": "SMS is accepted and queued for processing"}}, 200)

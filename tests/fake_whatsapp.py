@@ -11,18 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from fake_http import LocalFake
 from werkzeug.wrappers import Request, Response
 
 _PATH = re.compile(r"^/v\d+\.\d+/(?P<phone>\d+)/messages$")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code="-", size="-"):
-        pass
 
 
 def _error(code: int, message: str, status: int) -> Response:
@@ -32,56 +26,26 @@ def _error(code: int, message: str, status: int) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
 
-class FakeWhatsApp:
+class FakeWhatsApp(LocalFake):
+    path_prefix = "/v24.0"
+
     def __init__(self, token: str = "fake-wa-token", phone_number_id: str = "106540352242922",
                  approved: tuple[str, ...] = ("tppo_alert_v1", "kabar_kode_v1")):
+        super().__init__()
         self.token, self.phone_number_id, self.approved = token, phone_number_id, set(approved)
-        self._cond = threading.Condition()
-        self._messages: list[dict] = []
-        self._fail: list[int] = []
         self._closed: set[str] = set()
-        self._server = self._thread = None
-
-    def __enter__(self) -> "FakeWhatsApp":
-        self._server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/v24.0"
-
-    @property
-    def messages(self) -> list[dict]:
-        with self._cond:
-            return list(self._messages)
-
-    def fail_next(self, n: int, http_status: int = 500) -> None:
-        with self._cond:
-            self._fail = [http_status] * n
 
     def close_window(self, number: str) -> None:
         """Meta's own view that the person has not written for 24 hours: free text is refused."""
         with self._cond:
             self._closed.add(number.lstrip("+"))
 
-    def __call__(self, environ, start_response):
-        return self._dispatch(Request(environ))(environ, start_response)
-
     def _dispatch(self, request: Request) -> Response:
         match = _PATH.match(request.path)
         if request.method != "POST" or not match:
             return _error(100, "Unsupported post request", 400)
-        with self._cond:
-            if self._fail:
-                return _error(131000, "Something went wrong", self._fail.pop(0))
+        if status := self._injected_failure():
+            return _error(131000, "Something went wrong", status)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _error(190, "Error validating access token", 401)
         if match["phone"] != self.phone_number_id:
@@ -104,8 +68,6 @@ class FakeWhatsApp:
         else:
             return _error(100, "Invalid parameter", 400)
         wamid = f"wamid.{uuid.uuid4().hex.upper()}"
-        with self._cond:
-            self._messages.append({**sent, "id": wamid})
-            self._cond.notify_all()
+        self._accept({**sent, "id": wamid})
         return Response(json.dumps({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
                                     "messages": [{"id": wamid}]}), status=200, content_type="application/json")
