@@ -81,12 +81,13 @@ class Content:
         lang = alerts.ALERT_LANG
         for category in self.engine.values("category", lang):
             for victim in self.engine.values("victim", lang):
-                body = alerts.compose(self.engine, ref=REF_SAMPLE["ref"], category=category, victim=victim,
-                                      region_label=longest_region, urgent=True, contact_phone="+628123456789012",
-                                      trusted=True)
-                if septets(body) > SMS_LIMIT:
-                    return [f"id.yaml: alert.body is {septets(body)} characters for {category}/{victim}, "
-                            f"over {SMS_LIMIT}: {body!r}"]
+                for contact in alerts.CONTACT_SAMPLES:
+                    body = alerts.compose(self.engine, ref=REF_SAMPLE["ref"], category=category, victim=victim,
+                                          region_label=longest_region, urgent=True, trusted=True,
+                                          **{"contact_phone": None, **contact})
+                    if septets(body) > SMS_LIMIT:
+                        return [f"id.yaml: alert.body is {septets(body)} characters for {category}/{victim}, "
+                                f"over {SMS_LIMIT}: {body!r}"]
         return []
 
     def _check_sms(self) -> list[str]:

@@ -62,7 +62,7 @@ def test_stop_silences_every_later_message(client, fake_at, worker):
         text(client, body)
     settle(fake_at)
     assert to(fake_at, RESIDENT) == [
-        "Anda tidak akan menerima SMS lagi dari layanan ini. Kirim MULAI untuk mengaktifkan kembali."]
+        "Anda tidak akan menerima pesan lagi dari layanan ini. Kirim MULAI untuk mengaktifkan kembali."]
 
 
 def test_provider_failing_twice_still_delivers_exactly_one(client, runtime, fake_at, worker):

@@ -185,7 +185,7 @@ def test_acknowledgement_in_time_stops_the_escalation(esc_app, rt, fake_at, monk
     assert to(fake_at, POLDA) == [] and "escalated" not in actions(rt)
     # the reporter agreed to be contacted: one neutral SMS, nothing that says "trafficking"
     assert to(fake_at, REPORTER) == [
-        f"Kode {ref}: sudah diterima petugas. Terima kasih. Hapus SMS ini bila HP dipakai orang lain."]
+        f"Kode {ref}: sudah diterima petugas. Terima kasih. Hapus pesan ini bila HP dipakai orang lain."]
 
 
 def test_a_case_closed_by_sms_does_not_escalate(esc_app, rt, fake_at, monkeypatch):

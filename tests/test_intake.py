@@ -80,12 +80,12 @@ def test_an_alert_cut_keeps_the_place_and_the_time():
     keep = READER.read(words).keep
     body = alerts.compose(CONTENT.engine, ref="K7Q2MX", category="forced_labour", victim="unknown",
                           region_label="OKU Timur (kec. Belitang)", urgent=True, contact_phone=None,
-                          details=words, via_sms=True, keep=keep)
+                          details=words, via="sms", keep=keep)
     assert keep[:2] == ("tidak bisa pulang", "belitang") and "malam ini" in keep
     quoted = body.split('"')[1]
     assert len(body) <= 160 and quoted.startswith("..tidak bisa pulang belitang")
     roomy = alerts.compose(CONTENT.engine, ref="K7Q2MX", category="other", victim="unknown", region_label="OKI",
-                           urgent=False, contact_phone=None, details=words, via_sms=True, keep=keep)
+                           urgent=False, contact_phone=None, details=words, via="sms", keep=keep)
     quoted = roomy.split('"')[1]
     assert len(roomy) <= 160 and quoted.startswith("adik saya dibawa")
     assert "tidak bisa pulang belitang" in quoted and quoted.endswith("malam ini")
@@ -93,5 +93,5 @@ def test_an_alert_cut_keeps_the_place_and_the_time():
 
 def test_an_escalation_says_it_is_one_and_why():
     body = alerts.compose(CONTENT.engine, ref="K7Q2MX", category="job_fraud", victim="woman", region_label="OKI",
-                          urgent=False, contact_phone=None, via_sms=True, escalation=("Polres OKI", 120))
+                          urgent=False, contact_phone=None, via="sms", escalation=("Polres OKI", 120))
     assert body.startswith("ESKALASI: belum dijawab Polres OKI dlm 120 mnt.") and len(body) <= 160

@@ -32,12 +32,26 @@ def test_no_reply_to_a_resident_opens_with_a_revealing_word(lang):
             assert not REVEALING.match(text.format_map(defaultdict(str, region="OKI"))), (lang, key, text)
 
 
-@pytest.mark.parametrize("lang, hint", [("id", "Hapus SMS ini"), ("en", "Delete this SMS")])
+@pytest.mark.parametrize("lang, hint", [("id", "Hapus pesan ini"), ("en", "Delete this message")])
 def test_every_first_reply_to_a_report_suggests_deleting_it(lang, hint):
     """A report by SMS is first answered by a question (place, then kind) or by its code."""
     for key in ("sms.ask_region", "sms.ask_category", "sms.report_done", "sms.feedback", "sms.urgent_done",
                 "sms.urgent_ask_place"):
         assert hint in CONTENT.catalog.text(lang, key), key
+
+
+# Texts about the prevention news, which goes by SMS whichever channel signed the number up.
+SMS_ONLY = {"main.subscribe", "subscribe.region", "subscribe.confirm"}
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_what_a_resident_reads_on_either_channel_does_not_call_itself_an_sms(lang):
+    """Replies and menu screens reach a resident by SMS, USSD or WhatsApp alike: "Hapus SMS ini"
+    on WhatsApp tells her to delete something she cannot find."""
+    for key, text in CONTENT.catalog.texts[lang].items():
+        if key.startswith("alert.") or key in SMS_ONLY or key in RESPONDER_ONLY:
+            continue
+        assert not re.search(r"\bSMS\b", text), (lang, key, text)
 
 
 @pytest.mark.parametrize("lang, words", [("id", "dipakai orang lain"), ("en", "others use this phone")])

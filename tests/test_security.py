@@ -203,7 +203,7 @@ def test_sms_limit_tells_once_and_stop_always_gets_through(settings_overrides, m
     assert len(replies) == 3 and replies[2].startswith("Terlalu banyak pesan")
     text_sms(app, "STOP")
     drain(rt, monkeypatch)
-    assert fake_at.messages[-1]["message"].startswith("Anda tidak akan menerima SMS lagi")
+    assert fake_at.messages[-1]["message"].startswith("Anda tidak akan menerima pesan lagi")
 
 
 def test_a_global_send_budget_holds_replies_but_never_alerts(settings_overrides, monkeypatch, fake_at, caplog):

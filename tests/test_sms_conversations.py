@@ -73,7 +73,7 @@ def test_report_naming_place_and_modus_is_filed_and_alerted_at_once(phone, rt, o
 def test_missing_place_and_modus_are_asked_one_at_a_time(phone, rt, oki_desk):
     text = phone(RESIDENT)
     assert text("lapor ada yang mencurigakan di desa kami") == [
-        "Di kabupaten/kota mana kejadiannya? Balas nama daerah, mis. OKI, Muba, Palembang. Hapus SMS ini bila HP "
+        "Di kabupaten/kota mana kejadiannya? Balas nama daerah, mis. OKI, Muba, Palembang. Hapus pesan ini bila HP "
         "dipakai orang lain."]
     assert text("kayu agung")[0].startswith("Apa yang terjadi? Balas angka: 1 Kerja palsu")
     done = text("2")
@@ -125,13 +125,13 @@ def test_status_only_for_the_number_that_reported(phone, rt):
 def test_stop_silences_every_later_message_until_start(phone, rt, fake_at):
     text = phone(RESIDENT)
     assert text("Stop thank you") == [
-        "Anda tidak akan menerima SMS lagi dari layanan ini. Kirim MULAI untuk mengaktifkan kembali."]
+        "Anda tidak akan menerima pesan lagi dari layanan ini. Kirim MULAI untuk mengaktifkan kembali."]
     assert text("INFO OKI") == [] and text("LAPOR calo di Muba minta biaya") == []
     with rt.db.session() as session:
         states = session.scalars(select(Message.state).where(Message.purpose == "reply")).all()
         assert states == ["suppressed", "suppressed"]
         assert session.scalar(select(Report.status)) == "unassigned"  # the report itself still counts
-    assert text("MULAI") == ["SMS aktif kembali. Kirim LAPOR, INFO atau TANDA."]
+    assert text("MULAI") == ["Pesan dari layanan ini aktif kembali. Kirim LAPOR, INFO atau TANDA."]
     assert text("tanda")[0].startswith("Tanda bahaya:")
 
 
@@ -310,4 +310,4 @@ def test_a_bare_terima_from_a_responder_is_told_the_form(phone, oki_desk):
 def test_an_sms_reporter_s_alert_says_the_number_is_not_shared(phone, fake_at, oki_desk):
     phone(RESIDENT)("LAPOR penipuan kerja gaji besar di OKI")
     alert = alerts_to(fake_at, oki_desk.phone)[0]
-    assert "Via SMS, nomor dirahasiakan" in alert and "minta tidak dihubungi" not in alert
+    assert "Via SMS, nomor rahasia" in alert and "minta tidak dihubungi" not in alert

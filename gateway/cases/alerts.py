@@ -15,6 +15,12 @@ from flows.gsm import is_gsm7, septets
 from flows.wording import ascii_words
 
 SMS_LIMIT = 160
+# How the alert says a report came by text and the number is withheld: the channel, truthfully.
+VIA = {"sms": "alert.sms_contact", "whatsapp": "alert.whatsapp_contact"}
+# The ways a trusted report (a volunteer's PANTAU, by text) can name its reporter, checked to
+# fit with everything else the alert can say; a USSD caller who declined contact is never a
+# volunteer, and " Dari relawan." is longer than what "minta tidak dihubungi" adds.
+CONTACT_SAMPLES = ({"contact_phone": "+628123456789012"}, *({"via": via} for via in VIA))
 MIN_DETAILS = 12  # fewer characters of a report's words would say nothing
 ALERT_LANG = "id"
 
@@ -57,15 +63,17 @@ def excerpt(text: str, room: int, keep: tuple[str, ...] = ()) -> str:
 
 def compose(engine: Engine, *, ref: str, category: str, victim: str, region_label: Optional[str],
             urgent: bool, contact_phone: Optional[str], details: Optional[str] = None, trusted: bool = False,
-            via_sms: bool = False, keep: tuple[str, ...] = (), escalation: Optional[tuple[str, int]] = None) -> str:
+            via: Optional[str] = None, keep: tuple[str, ...] = (),
+            escalation: Optional[tuple[str, int]] = None) -> str:
     """`details` (an SMS report's own words) is quoted as far as the segment has room.
-    `via_sms`: the reporter texted, so no consent was asked and the number is not shared.
+    `via`: the text channel the reporter wrote on (VIA: sms, whatsapp), named so the responder
+    knows why the number is not shared; None: a USSD caller who declined to be contacted.
     `escalation`: (the agency that did not answer, in how many minutes)."""
     t = lambda key, **kw: engine.catalog.text(ALERT_LANG, key, **kw)  # noqa: E731
     if contact_phone:
         contact = t("alert.contact", phone=contact_phone)
     else:
-        contact = t("alert.sms_contact" if via_sms else "alert.no_contact")
+        contact = t(VIA[via] if via else "alert.no_contact")
     fields = dict(ref=ref,
                   category=engine.answer_label("category", category, ALERT_LANG),
                   victim=engine.answer_label("victim", victim, ALERT_LANG).lower(),
@@ -86,16 +94,17 @@ def compose(engine: Engine, *, ref: str, category: str, victim: str, region_labe
 
 
 def check(engine: Engine, regions: list[str], sample_ref: str) -> list[str]:
-    """The longest alert possible must fit one segment."""
+    """The longest alert possible must fit one segment, whichever way it names the reporter."""
     problems = []
     for category in engine.options("category", ALERT_LANG).values():
         for victim in engine.options("victim", ALERT_LANG).values():
             for region in regions:
-                body = compose(engine, ref=sample_ref, category=category.value, victim=victim.value,
-                               region_label=region, urgent=True, contact_phone="+628123456789012", trusted=True,
-                               escalation=("", 0))
-                if septets(body) > SMS_LIMIT:
-                    problems.append(f"id.yaml: alert.body is {septets(body)} characters for "
-                                    f"{category.value}/{victim.value}/{region}, over {SMS_LIMIT}: {body!r}")
-                    return problems
+                for contact in CONTACT_SAMPLES:
+                    body = compose(engine, ref=sample_ref, category=category.value, victim=victim.value,
+                                   region_label=region, urgent=True, trusted=True, escalation=("", 0),
+                                   **{"contact_phone": None, **contact})
+                    if septets(body) > SMS_LIMIT:
+                        problems.append(f"id.yaml: alert.body is {septets(body)} characters for "
+                                        f"{category.value}/{victim.value}/{region}, over {SMS_LIMIT}: {body!r}")
+                        return problems
     return problems

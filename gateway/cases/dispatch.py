@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gateway.cases import alerts
 from gateway.cases.routing import Case, route
-from gateway.channels.base import CHAT_CHANNELS, SMS_CHANNELS
+from gateway.channels.base import CHAT_CHANNELS, SMS_CHANNELS, Channel
 from gateway.messaging import outbox
 from gateway.messaging.sending import unit_of_work
 from gateway.store.db import UNSYNCED
@@ -60,6 +60,13 @@ def region_label(directory, report: Report) -> Optional[str]:
     return f"{short} ({report.place})" if report.place else short
 
 
+def via(channel: Optional[str]) -> Optional[str]:
+    """The text channel a report came on, as the alert names it (alerts.VIA); None: USSD."""
+    if channel == Channel.WHATSAPP:
+        return "whatsapp"
+    return "sms" if channel in SMS_CHANNELS else None
+
+
 def alert_body(rt: Runtime, report: Report, escalation: Optional[tuple[str, int]] = None) -> str:
     content, vault = rt.content, rt.vault
     details = vault.decrypt(report.details_enc)
@@ -67,7 +74,7 @@ def alert_body(rt: Runtime, report: Report, escalation: Optional[tuple[str, int]
         content.engine, ref=report.ref, category=report.category, victim=report.victim,
         region_label=region_label(content.directory, report),
         urgent=report.urgent, contact_phone=vault.decrypt(report.reporter_phone_enc) if report.contact_ok else None,
-        details=details, trusted=report.trusted, via_sms=report.channel in SMS_CHANNELS,
+        details=details, trusted=report.trusted, via=via(report.channel),
         keep=content.reader.read(details).keep if details else (), escalation=escalation)
 
 
