@@ -277,6 +277,44 @@ def test_menu_files_a_report_as_on_ussd(chat, rt, fake_at):
     assert any(m["message"].startswith(f"TPPO {ref}") for m in fake_at.messages if m["to"] == desk.phone)
 
 
+def test_words_while_the_menu_is_open_reach_the_desk(chat, rt, fake_at):
+    """A resident who says Halo and then tells her story is heard: the cry for help is filed
+    and alerted at once, as by SMS, and the menu is closed, not answered "Coba lagi"."""
+    desk = roster.add(rt, "polres_lahat", "Piket PPA Polres Lahat", DESK)
+    write = chat(RESIDENT)
+    assert write("Halo")[0].startswith("Aduan perdagangan orang")
+    [reply] = write("tolong adik saya disekap majikan di lahat")
+    assert reply.startswith("Sudah kami terima, petugas di Lahat segera dihubungi. Kode: ")
+    ref = reply.split("Kode: ")[1][:6]
+    with rt.db.session() as session:
+        report = session.scalar(select(Report))
+        assert (report.ref, report.channel, report.urgent, report.region_code) == (ref, "wa", True, "16.04")
+    [alert] = [m["message"] for m in fake_at.messages if m["to"] == desk.phone]
+    assert alert.startswith(f"TPPO {ref}") and "DARURAT" in alert
+    assert "Via WhatsApp, no. rahasia." in alert and "SMS" not in alert  # the channel it came by
+    assert rt.redis.keys("menu:*") == []
+    assert not write("1")[0].startswith("Aduan")  # closed: a key now is plain text to the desk
+
+
+@pytest.mark.parametrize("keyword, answer", [
+    ("INFO Muba", "Muba:\nSAPA"), ("TANDA", "Tanda bahaya:"), ("STATUS K7Q2MX", "Kode tidak dikenal.")])
+def test_a_keyword_while_the_menu_is_open_is_the_keyword(chat, rt, keyword, answer):
+    write = chat(RESIDENT)
+    write("MENU")
+    write("2")  # the help-line list is open
+    assert write(keyword)[0].startswith(answer)
+    assert rt.redis.keys("menu:*") == []
+
+
+def test_menu_keys_stay_with_the_menu(chat):
+    write = chat(RESIDENT)
+    write("MENU")
+    assert write("12")[0].startswith("Coba lagi.\nAduan")  # a number the screen lacks: try again
+    assert write(" 4 ")[0].startswith("Pilih bahasa")
+    assert write("0")[0].startswith("Aduan")
+    assert write("00") == ["Terima kasih."]
+
+
 def test_a_greeting_opens_the_menu_only_as_a_first_message(chat):
     write = chat(NEIGHBOUR)
     assert not write("TANDA")[0].startswith("Aduan")
@@ -285,7 +323,7 @@ def test_a_greeting_opens_the_menu_only_as_a_first_message(chat):
 
 
 def test_stop_on_whatsapp_silences_sms_and_the_reverse(chat, sms, fake_at):
-    assert chat(RESIDENT)("STOP")[0].startswith("Anda tidak akan menerima")
+    assert chat(RESIDENT)("STOP")[0].startswith("Anda tidak akan menerima pesan lagi")  # not "SMS": it is a chat
     assert sms(RESIDENT)("INFO OKI") == []  # one person, one choice: the SMS reply is suppressed
     assert sms(NEIGHBOUR)("STOP")[0].startswith("Anda tidak akan menerima")
     assert chat(NEIGHBOUR)("TANDA") == []

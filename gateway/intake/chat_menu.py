@@ -8,13 +8,17 @@ filed once per menu session (its session id is the report's session key), `00` e
 everything with nothing saved.
 
 A message belongs to the menu when it is `MENU`, when it is a greeting (`Hai`, `Halo`) as a
-number's first message on the app, or when the number has a menu open; a STOP always reaches
-the desk and closes the menu. Each entry names the inbound message that added it, so a worker
-running the same message twice replays the menu, never adds the key twice. When Redis cannot
-be read the message goes to the desk: keywords and plain words still work."""
+number's first message on the app, or when the number has a menu open and the message is a
+menu key (a number of at most three digits: an option, `0`, `00`, `98`, `99`). Anything else
+closes the menu and goes to the desk as an SMS would: a story in plain words, a keyword, a cry
+for help is read there, never answered "Coba lagi"; a STOP always reaches the desk. Each entry
+names the inbound message that added it, so a worker running the same message twice replays
+the menu, never adds the key twice. When Redis cannot be read the message goes to the desk:
+keywords and plain words still work."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import TYPE_CHECKING, Optional
 
@@ -32,6 +36,9 @@ MENU_IDLE_SECONDS = 15 * 60  # a chat menu left this long is closed; the next me
 OPEN_WORDS = frozenset({"menu"})
 GREETINGS = frozenset({"hai", "halo", "hallo", "hi", "hello"})
 _SEP = "|"
+# What a screen can accept: option keys are 1-3 digits (flows.model.Option), and so are the
+# navigation keys. A wrong number still goes to the menu, which answers "Coba lagi".
+MENU_KEY = re.compile(r"[0-9]{1,3}")
 
 
 def _key(channel: str, index: str) -> str:
@@ -58,6 +65,11 @@ class ChatMenu:
     def opens(text: str, first_message: bool) -> bool:
         word = text.strip().strip("!.?").lower()
         return word in OPEN_WORDS or (first_message and word in GREETINGS)
+
+    @staticmethod
+    def is_key(text: str) -> bool:
+        """Whether an open menu takes this message as a key press."""
+        return MENU_KEY.fullmatch(text.strip()) is not None
 
     def answer(self, inbound_id: int, channel: str, sender: str, text: str, start: bool) -> Optional[str]:
         """The screen this message leads to, or None when Redis cannot be read (the desk then

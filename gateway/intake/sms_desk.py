@@ -124,6 +124,9 @@ class SmsDesk:
         start = self.menu.opens(text, first)
         if not start and not self.menu.is_open(channel, sender):
             return None
+        if not start and not self.menu.is_key(text):  # words, not a key: the desk reads them
+            self.menu.close(channel, sender)
+            return None
         limit = self.rt.limits["sms"]
         if not self.rt.limiter.hit(limit, indexes[0]):
             told = self.rt.limiter.first_refusal(limit, indexes[0])
