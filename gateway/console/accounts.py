@@ -123,7 +123,8 @@ def remove(runtime: Runtime, login: str) -> bool:
 
 # `staff demo`: one account per kind of console user a newcomer needs to see, for a local run.
 # The agency is the one the demo case (bin/run) is routed to, so its account has a case to open.
-DEMO_ACCOUNTS = (("demo-coordinator", "Demo coordinator", "coordinator", None),
+# Names are in Indonesian, the console's first language: they show in `Dilihat oleh` and the timeline.
+DEMO_ACCOUNTS = (("demo-coordinator", "Demo koordinator", "coordinator", None),
                  ("demo-oki", "Demo Polres OKI", "agency_staff", "polres_oki"))
 
 
@@ -145,6 +146,7 @@ def load_demo(runtime: Runtime) -> list[tuple[Account, str]]:
                 session.add(staff)
             elif not (staff.demo and staff.active):
                 continue
+            staff.name = name  # a demo account made before a rename takes the new name
             staff.password_hash = _hasher.hash(password)
             session.flush()
             made.append((_account(staff), password))
