@@ -362,7 +362,7 @@ def test_case_page_shows_the_decrypted_report_its_alerts_and_timeline(app, seede
     body = page.get_data(as_text=True)
     assert page.status_code == 200
     assert OKI_WORDS in body and OKI_REPORTER in body and "Darurat: ada yang dalam bahaya sekarang" in body
-    assert "Dikirim ke piket Polres OKI (Piket PPA OKI) — <strong>terkirim</strong>" in body  # the alert's state
+    assert "Dikirim ke piket Polres OKI (Piket PPA OKI) — <strong>sampai di HP</strong>" in body  # the alert's state
     assert "<dd>OKI</dd>" in body  # the kabupaten's one display name
     assert page.headers["Cache-Control"] == "no-store" and "script-src" not in page.headers["Content-Security-Policy"]
     assert "<script" not in body
@@ -444,7 +444,7 @@ def test_bad_notes_are_refused_with_a_reason(app, runtime, seeded, staff, note, 
 
 def test_closing_a_case(app, runtime, seeded, staff):
     client = signed_in(app, "oki")
-    assert "Kasus ditutup." in act(client, seeded.oki_ref, "close").get_data(as_text=True)
+    assert "Kasus ditutup." in act(client, seeded.oki_ref, "close", confirm="yes").get_data(as_text=True)
     closed = report(runtime, seeded.oki_ref)
     assert closed.status == "closed" and closed.closed_at is not None
     assert [e.actor for e in audit_rows(runtime, "closed")] == [f"staff:{staff['oki'].id}"]
@@ -454,18 +454,20 @@ def test_closing_a_case(app, runtime, seeded, staff):
         session.flush()
         assert dispatch.check(runtime, outbox.Batch(runtime, session), assignment.id) == "no escalation: closed"
     token = page_token(client, f"/console/cases/{seeded.oki_ref}")
-    again = client.post(f"/console/cases/{seeded.oki_ref}/close", data={"csrf_token": token}, follow_redirects=True)
+    again = client.post(f"/console/cases/{seeded.oki_ref}/close", data={"csrf_token": token, "confirm": "yes"},
+                        follow_redirects=True)
     assert "Kasus sudah ditutup" in again.get_data(as_text=True)
 
 
 def test_agency_staff_close_their_agencys_part_only(app, runtime, seeded, staff):
     act(signed_in(app, "coordinator"), seeded.oki_ref, "reroute", agency="polres_oku", confirm="yes")
     oki = signed_in(app, "oki")
-    body = act(oki, seeded.oki_ref, "close").get_data(as_text=True)
+    body = act(oki, seeded.oki_ref, "close", confirm="yes").get_data(as_text=True)
     assert "Ditutup untuk instansi Anda. Kasus tetap terbuka sampai semua instansi" in body
     assert report(runtime, seeded.oki_ref).closed_at is None
-    assert "sudah menutup bagiannya" in act(oki, seeded.oki_ref, "close").get_data(as_text=True)
-    assert "Kasus ditutup." in act(signed_in(app, "oku"), seeded.oki_ref, "close").get_data(as_text=True)
+    assert "sudah menutup bagiannya" in act(oki, seeded.oki_ref, "close", confirm="yes").get_data(as_text=True)
+    closed = act(signed_in(app, "oku"), seeded.oki_ref, "close", confirm="yes")
+    assert "Kasus ditutup." in closed.get_data(as_text=True)
     assert report(runtime, seeded.oki_ref).status == "closed"
 
 
@@ -549,6 +551,8 @@ def test_overview_draws_charts_with_html_labels(app, runtime, seeded, staff):
     assert '<a href="/console/cases?region=16.02&amp;age=30d">OKI</a>' in body and "Laporan per kategori" in body
     assert "<script" not in body and not re.search(r'(src|href)="(https?:)?//', body)  # nothing from elsewhere
     assert "1</a></b>terbuka, belum diterima" in body.replace("\n", "")
+    assert "separuh kasus diterima dalam waktu ini" in body and "9 dari 10 kasus diterima dalam waktu ini" in body
+    assert "dihitung dari 1 kasus yang diterima dalam periode ini" in body
     assert OKI_WORDS not in body
 
 
@@ -676,8 +680,8 @@ def test_staff_demo_makes_both_accounts_with_a_new_password_each_time(app, runne
     again = dict(re.findall(r"^(demo-[\w-]+) +password (\S+)", runner.invoke(args=["staff", "demo"]).output, re.M))
     assert set(again) == set(passwords) and not set(again.values()) & set(passwords.values())
     assert sign_in(app.test_client(), "demo-oki", passwords["demo-oki"]).status_code != 302
-    assert [(a.login, a.role) for a, _ in accounts.listing(runtime)] == [("demo-coordinator", "coordinator"),
-                                                                        ("demo-oki", "agency_staff")]
+    assert [(a.login, a.name, a.role) for a, _ in accounts.listing(runtime)] == [
+        ("demo-coordinator", "Demo koordinator", "coordinator"), ("demo-oki", "Demo Polres OKI", "agency_staff")]
 
 
 def test_staff_demo_leaves_a_real_account_of_that_login_alone(runner, runtime):
@@ -863,7 +867,7 @@ def test_the_timeline_is_told_in_sentences_with_agency_names(app, runtime, seede
         "Dikirim ke UPTD PPA Sumsel, karena UPTD PPA OKI sedang tutup.",
         "Pelapor menyebut tempatnya: OKI.",
         "UPTD PPA OKI belum punya nomor piket; UPTD PPA Sumsel yang diberi tahu.",
-        "SMS peringatan ke Piket PPA OKI, Polres OKI diterima operator SMS.",
+        "SMS peringatan ke Piket PPA OKI, Polres OKI terkirim ke jaringan SMS.",
         "SMS peringatan ke Piket PPA OKI, Polres OKI tidak sampai; nomor piket berikutnya dicoba.",
         "Peringatan tidak sampai; dikirim ulang ke Piket PPA OKI, Polda Sumsel PPA-PPO.",
         "Belum ada jawaban dari Polres OKI dalam 15 menit; diteruskan ke Polda Sumsel PPA-PPO.",
@@ -911,6 +915,144 @@ def test_rerouting_asks_for_confirmation_first(app, runtime, seeded, staff):
                                                             Assignment.report_id == oki_id)).all()
 
 
+def test_closing_asks_for_confirmation_and_says_what_it_closes(app, runtime, seeded, staff):
+    """`Tutup` sits under `Terima` on a phone: one tap only asks, and says what closing means."""
+    act(signed_in(app, "coordinator"), seeded.oki_ref, "reroute", agency="polres_oku", confirm="yes")
+    oki = signed_in(app, "oki")
+    case_page = oki.get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True)
+    assert case_page.index("Terima untuk Polres OKI") < case_page.index("Tambah catatan") < \
+        case_page.index("Tutup untuk Polres OKI…")  # the close button is not right under Terima
+    asked = act(oki, seeded.oki_ref, "close")
+    body = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Tutup kasus KQ2MXA untuk Polres OKI?" in body
+    assert "Kasus tetap terbuka untuk: <strong>Polres OKU</strong>" in body
+    assert "Belum ada yang menerima kasus ini." in body and "Pelapor tidak dikirimi apa pun." in body
+    assert 'name="confirm" value="yes"' in body and "Ya, tutup" in body
+    assert not audit_rows(runtime, "closed_for_agency") and report(runtime, seeded.oki_ref).closed_at is None
+    with runtime.db.session() as session:
+        assert session.scalar(select(Assignment).where(Assignment.agency_id == "polres_oki")).state == "waiting"
+    # The last agency with a share: the whole case closes, and what was done is kept as a note.
+    act(oki, seeded.oki_ref, "close", confirm="yes")
+    oku = signed_in(app, "oku")
+    assert "Seluruh kasus ditutup" in act(oku, seeded.oki_ref, "close").get_data(as_text=True)
+    done = act(oku, seeded.oki_ref, "close", confirm="yes", note="Korban dijemput, dibawa ke UPTD").get_data(
+        as_text=True)
+    assert "Kasus ditutup." in done and "Korban dijemput, dibawa ke UPTD" in done.split('id="timeline"')[1]
+    assert report(runtime, seeded.oki_ref).status == "closed"
+    # Once closed, asking again says so instead of offering to close.
+    again = act(oku, seeded.oki_ref, "close")
+    assert "Kasus sudah ditutup" in again.get_data(as_text=True) and "Ya, tutup" not in again.get_data(as_text=True)
+
+
+def test_a_coordinator_confirms_closing_the_whole_case(app, runtime, seeded, staff):
+    client = signed_in(app, "coordinator")
+    body = act(client, seeded.oki_ref, "close").get_data(as_text=True)
+    assert "Tutup kasus KQ2MXA untuk semua instansi?" in body and "Instansi yang masih memegangnya: Polres OKI." in body
+    assert report(runtime, seeded.oki_ref).closed_at is None
+    too_long = act(client, seeded.oki_ref, "close", confirm="yes", note="x" * 2001).get_data(as_text=True)
+    assert "paling banyak 2000 karakter" in too_long and report(runtime, seeded.oki_ref).closed_at is None
+    assert "Kasus ditutup." in act(client, seeded.oki_ref, "close", confirm="yes").get_data(as_text=True)
+
+
+def test_each_sms_of_a_case_is_named_by_whom_it_went_to(app, runtime, seeded, staff):
+    """Case N862ZG: the reply to a duty responder's TERIMA was told as a second SMS to the reporter."""
+    vault = runtime.vault
+    with runtime.db.session() as session:
+        oki = session.scalar(select(Report).where(Report.ref == seeded.oki_ref))
+        to_reporter = Message(report_id=oki.id, purpose="reply", state="sent", to_enc=vault.encrypt(OKI_REPORTER),
+                              to_index=vault.blind_index(OKI_REPORTER), body_enc=vault.encrypt("Kode"))
+        to_duty = Message(report_id=oki.id, purpose="reply", state="sent", to_enc=vault.encrypt("+6281277776666"),
+                          to_index=vault.blind_index("+6281277776666"), body_enc=vault.encrypt("Anda terima"))
+        session.add_all([to_reporter, to_duty])
+        session.flush()
+        ids = to_reporter.id, to_duty.id
+    add_audit(runtime, seeded.oki_ref, "reply_sent", f"message {ids[0]}: Success", "sender")
+    add_audit(runtime, seeded.oki_ref, "reply_sent", f"message {ids[1]}: Success", "sender")
+    add_audit(runtime, seeded.oki_ref, "reply_failed", "message 9999: Failed", "provider")
+    body = signed_in(app, "coordinator").get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True)
+    timeline = body.split('id="timeline"', 1)[1].split("</ol>", 1)[0]
+    assert timeline.count("ke pelapor") == 1 and "SMS balasan ke pelapor: terkirim." in timeline
+    assert "SMS balasan ke nomor piket Piket PPA OKI, Polres OKI: terkirim." in timeline
+    assert "SMS tentang kasus ini: tidak terkirim (gagal)." in timeline  # an SMS it cannot place is not guessed
+
+
+def test_each_agency_line_shows_the_time_of_its_own_state(app, runtime, seeded, staff):
+    """Closed at 21:20 after being acknowledged at 21:17: the line says both, each for what it is."""
+    act(signed_in(app, "coordinator"), seeded.oki_ref, "reroute", agency="polres_oku", confirm="yes")
+    oki = signed_in(app, "oki")
+    act(oki, seeded.oki_ref, "acknowledge")
+    act(oki, seeded.oki_ref, "close", confirm="yes")
+    at = lambda minute: datetime(2026, 12, 3, 14, minute, tzinfo=timezone.utc)  # noqa: E731  (21:mm WIB)
+    with runtime.db.session() as session:
+        oki_id = session.scalar(select(Report.id).where(Report.ref == seeded.oki_ref))
+        mine = session.scalar(select(Assignment).where(Assignment.report_id == oki_id,
+                                                       Assignment.agency_id == "polres_oki"))
+        mine.acknowledged_at = at(17)
+        session.scalar(select(AuditEvent).where(AuditEvent.action == "closed_for_agency")).at = at(20)
+    page = oki.get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True)
+    assert ("<strong>Polres OKI</strong> — ditutup 3 Desember 2026 21:20 WIB "
+            "(diterima 3 Desember 2026 21:17 WIB)") in page
+    assert re.search(r"<strong>Polres OKU</strong> — menunggu diterima, sampai \d", page)
+    act(signed_in(app, "oku"), seeded.oki_ref, "close", confirm="yes")  # the last one closes the case
+    with runtime.db.session() as session:
+        session.get(Report, oki_id).closed_at = at(25)
+    page = oki.get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True)
+    assert "<strong>Polres OKU</strong> — ditutup 3 Desember 2026 21:25 WIB (tidak pernah diterima)" in page
+    assert "<strong>Polres OKI</strong> — ditutup 3 Desember 2026 21:20 WIB" in page
+
+
+@pytest.mark.parametrize("channel, received, says", [
+    ("ussd", "", "Pelapor minta tidak dihubungi"),
+    ("at-sms", "report", "Lewat SMS: pelapor tidak ditanya apakah boleh dihubungi, jadi nomornya dirahasiakan."),
+    ("8x8-sms", "report", "Lewat SMS: pelapor tidak ditanya apakah boleh dihubungi"),
+    ("wa", "report", "Lewat WhatsApp: pelapor tidak ditanya apakah boleh dihubungi"),
+    ("wa", "", "Pelapor minta tidak dihubungi"),  # WhatsApp's numbered menu asks, as USSD does
+])
+def test_the_contact_line_says_whether_the_reporter_was_asked(app, runtime, seeded, staff, channel, received, says):
+    with runtime.db.session() as session:
+        session.scalar(select(Report).where(Report.ref == seeded.oku_ref)).channel = channel
+    add_audit(runtime, seeded.oku_ref, "received", received, channel)
+    body = signed_in(app, "oku").get(f"/console/cases/{seeded.oku_ref}").get_data(as_text=True)
+    contact = body.split('id="contact">', 1)[1].split("</dd>", 1)[0]
+    assert says in contact and OKU_REPORTER not in body
+    if "ditanya" in says:
+        assert "minta" not in contact
+
+
+def test_channels_have_plain_names():
+    from gateway.channels.base import Channel
+    from gateway.console.labels import Labels
+
+    assert {c.value: Labels.channel(c.value) for c in Channel} == {
+        "at-ussd": "USSD", "at-sms": "SMS", "8x8-sms": "SMS", "wa": "WhatsApp"}
+
+
+def test_an_alert_handed_to_the_network_is_not_said_to_have_arrived(app, runtime, seeded, staff):
+    with runtime.db.session() as session:
+        session.scalar(select(Message).where(Message.purpose == "alert", Message.report_id == select(Report.id)
+                                             .where(Report.ref == seeded.oki_ref).scalar_subquery())).state = "sent"
+    body = signed_in(app, "oki").get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True)
+    assert "<strong>terkirim ke jaringan, belum ada kabar sampai di HP</strong>" in body
+    assert re.search(r'<span class="muted">per \d+ \w+ \d{4} \d\d:\d\d WIB', body)
+    assert "laporan sampai" not in body
+
+
+def region_choices(body: str) -> list[str]:
+    select_ = body.split('name="region"', 1)[1].split("</select>", 1)[0]
+    return re.findall(r'<option value="[^"]+"[^>]*>([^<]+)</option>', select_)
+
+
+def test_the_area_filter_is_alphabetical_and_an_agencys_own(app, runtime, seeded, staff):
+    add_staff(runtime, "polda", "agency_staff", "polda_ppa_ppo")
+    everything = region_choices(signed_in(app, "coordinator").get("/console/cases").get_data(as_text=True))
+    assert len(everything) == 17 and everything == sorted(everything, key=str.lower)
+    assert region_choices(signed_in(app, "polda").get("/console/cases").get_data(as_text=True)) == everything
+    oki = signed_in(app, "oki")
+    assert region_choices(oki.get("/console/cases").get_data(as_text=True)) == ["OKI"]
+    # A link naming another area keeps it chosen.
+    assert region_choices(oki.get("/console/cases?region=16.01").get_data(as_text=True)) == ["OKI", "OKU"]
+
+
 def test_one_display_name_per_region_on_every_page(app, runtime, seeded, staff):
     """Kota Lubuk Linggau is `Lubuklinggau` in the case list's filter, the case page and the charts."""
     with runtime.db.session() as session:
@@ -943,7 +1085,7 @@ def export_rows(client, query: str = "") -> list[list[str]]:
     response = client.get(f"/console/export.csv{query}")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
-    return list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
 
 
 def add_reports(runtime, n: int, region: str, category: str, status: str, victim: str = "woman") -> None:
@@ -969,6 +1111,13 @@ def test_the_export_gives_monthly_counts_with_small_ones_hidden(app, runtime, se
     exported = audit_rows(runtime, "exported")
     assert [(e.actor, e.report_id) for e in exported] == [(staff["coordinator"].actor, None)]
     assert "last 3 months" in exported[0].detail
+
+
+def test_the_export_opens_in_indonesian_excel(app, runtime, seeded, staff):
+    """Excel set to Indonesian splits at `;` (its list separator) and needs the BOM for UTF-8."""
+    text = signed_in(app, "coordinator").get("/console/export.csv").get_data(as_text=True)
+    assert text.startswith("\ufeffBulan;Kabupaten/kota;Kategori;Kelompok korban;Hasil;Jumlah laporan\r\n")
+    assert not text.lower().lstrip("\ufeff").startswith("sep=")
 
 
 def test_the_export_is_in_the_staff_members_language(app, runtime, seeded, staff):

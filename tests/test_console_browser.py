@@ -260,6 +260,12 @@ def test_every_page_of_every_role_fits_a_phone_in_indonesian(browser, base_url, 
     check_phone_page(page, f"{width}-oki-reroute-confirm")
     page.get_by_role("link", name="Tidak, kembali ke kasus").click()
     assert page.url.endswith("/console/cases/KQ2MXA")
+    # the close confirmation: one tap on Tutup only asks
+    page.get_by_role("button", name="Tutup untuk Polres OKI…").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Tutup kasus KQ2MXA untuk Polres OKI?"
+    check_phone_page(page, f"{width}-oki-close-confirm")
+    page.get_by_role("link", name="Tidak, kembali ke kasus").click()
+    assert page.url.endswith("/console/cases/KQ2MXA") and page.locator("h1 .badge").inner_text() == "menunggu diterima"
     print(f"screenshots: {ARTIFACTS}")
 
 
@@ -273,7 +279,7 @@ def test_the_task_force_map_and_export_are_for_coordinators_only(open_as):
     assert listed_refs(page) == {"KQ2MXA"} and "region=16.02" in page.url
     export = page.request.get("/console/export.csv?months=12")
     assert export.status == 200 and export.headers["content-type"].startswith("text/csv")
-    assert export.text().lstrip("\ufeff").startswith("Bulan,Kabupaten/kota,Kategori,Kelompok korban,Hasil,")
+    assert export.text().lstrip("\ufeff").startswith("Bulan;Kabupaten/kota;Kategori;Kelompok korban;Hasil;")
 
     agency = open_as("oki", viewport=PHONES[0])
     for path in ("/console/overview", "/console/export.csv"):

@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.cases import dispatch
+from gateway.cases.dispatch import _agencys_share as agencys_share
+from gateway.channels.base import CHAT_CHANNELS, SMS_CHANNELS
 from gateway.console.accounts import Account
 from gateway.console.labels import Labels
-from gateway.console.timeline import Sent, Sentences
+from gateway.console.timeline import REPORTER, RESPONDER, UNKNOWN, Sent, Sentences
 from gateway.store.models import Assignment, AuditEvent, Message, Note, Report, Responder, Staff
 
 if TYPE_CHECKING:
@@ -55,14 +57,28 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Share:
+    """One agency's line under `Instansi pada kasus ini`: its state, and the time of that state
+    (a closed share shows when it was closed, not when it was acknowledged before)."""
+
+    agency_id: str
+    state: str
+    deadline_at: datetime
+    acknowledged_at: Optional[datetime]
+    closed_at: Optional[datetime]      # for a closed share
+    passed_on_at: Optional[datetime]   # for an escalated or unanswered one: when its deadline ran out
+
+
+@dataclass(frozen=True)
 class CaseFile:
     report: Report
     details: Optional[str]
     reporter_phone: Optional[str]  # only when the reporter agreed to be contacted
-    assignments: list[Assignment]
+    assignments: list[Share]
     alerts: list[Alert]
     timeline: list[Entry]
     views: list[Viewer]
+    contact_asked: bool = True  # False: a report typed by SMS or chat, never asked about contact
 
 
 def _open(vault, token: Optional[str]) -> Optional[str]:
@@ -104,7 +120,7 @@ def open_case(runtime: Runtime, session: Session, account: Account, report: Repo
     name = lambda actor: names.get(actor, _("the system"))  # noqa: E731
     sent = list(session.execute(select(Message, Responder).outerjoin(Responder, Responder.id == Message.responder_id)
                                 .where(Message.report_id == report.id).order_by(Message.id)))
-    messages = {m.id: Sent(m.purpose, r.name if r else None, r.agency_id if r else None) for m, r in sent}
+    messages = _recipients(session, report, sent)
     responders = dict(session.execute(select(Responder.id, Responder.name)).all())
     deadline = getattr(runtime.content.directory.ack_deadline_minutes, "urgent" if report.urgent else "normal")
     say = Sentences(labels, name, messages, responders, int(deadline)).say
@@ -116,7 +132,64 @@ def open_case(runtime: Runtime, session: Session, account: Account, report: Repo
                    key=lambda v: v.last, reverse=True)
     alerts = [Alert(r.name, r.agency_id, m.state, m.delivery_status, m.failure_reason, utc(m.updated_at))
               for m, r in sent if m.purpose == "alert" and r is not None]
-    assignments = list(session.scalars(select(Assignment).where(Assignment.report_id == report.id)
-                                       .order_by(Assignment.id)))
+    assignments = _shares(report, list(session.scalars(select(Assignment).where(Assignment.report_id == report.id)
+                                                      .order_by(Assignment.id))), events)
     phone = _open(vault, report.reporter_phone_enc) if report.contact_ok else None
-    return CaseFile(report, _open(vault, report.details_enc), phone, assignments, alerts, timeline, views)
+    return CaseFile(report, _open(vault, report.details_enc), phone, assignments, alerts, timeline, views,
+                    _contact_asked(report, events))
+
+
+def _contact_asked(report: Report, events: list[AuditEvent]) -> bool:
+    """Whether the reporter was asked if a responder may contact them. Only the menu asks (USSD,
+    or WhatsApp's numbered-message menu); a report typed by SMS or WhatsApp is filed by the SMS
+    desk with `contact_ok` false without asking, and its alert says `Via SMS, nomor
+    dirahasiakan` (gateway/cases/dispatch.py, alert_body). On WhatsApp both happen: the desk's
+    `received` row names what it read in the text, the menu's has no detail."""
+    if report.channel not in SMS_CHANNELS:
+        return True
+    if report.channel not in CHAT_CHANNELS:
+        return False
+    received = next((e for e in events if e.action == "received"), None)
+    return received is not None and not received.detail
+
+
+def _recipients(session: Session, report: Report, sent: list) -> dict[int, Sent]:
+    """Each SMS of the case with whom it went to. An alert names its duty number; any other is
+    told apart by its number's blind index: the reporter's, or a duty number's (the reply to a
+    responder's TERIMA or SELESAI is an SMS of the case too, but not one to the reporter)."""
+    others = {m.to_index for m, r in sent if r is None}
+    duty = {}
+    for responder in session.scalars(select(Responder).where(Responder.phone_index.in_(others))
+                                     .order_by(Responder.id)):
+        duty.setdefault(responder.phone_index, responder)
+    out = {}
+    for message, responder in sent:
+        if responder is not None:
+            out[message.id] = Sent(message.purpose, responder.name, responder.agency_id, RESPONDER)
+        elif report.reporter_index and message.to_index == report.reporter_index:
+            out[message.id] = Sent(message.purpose, None, None, REPORTER)
+        elif message.to_index in duty:
+            found = duty[message.to_index]
+            out[message.id] = Sent(message.purpose, found.name, found.agency_id, RESPONDER)
+        else:
+            out[message.id] = Sent(message.purpose, None, None, UNKNOWN)
+    return out
+
+
+def _shares(report: Report, assignments: list[Assignment], events: list[AuditEvent]) -> list[Share]:
+    """Each assignment with the time of its state, read from the audit rows that moved it: an
+    agency's SELESAI or console close (`closed_for_agency`, which closes what was passed on from
+    it too), else the closing of the whole case; an escalation or `unanswered` at its deadline."""
+    closed_at: dict[int, datetime] = {}
+    passed_on: dict[str, datetime] = {}
+    for event in events:
+        if event.action == "closed_for_agency" and event.detail:
+            for share in agencys_share(assignments, event.detail):
+                closed_at.setdefault(share, utc(event.at))
+        elif event.action in ("escalated", "unanswered") and event.detail:
+            below = event.detail.replace(" -> ", ":").split(":", 1)[0].strip()
+            passed_on.setdefault(below, utc(event.at))
+    return [Share(a.agency_id, a.state, utc(a.deadline_at), utc(a.acknowledged_at),
+                  (closed_at.get(a.id) or utc(report.closed_at)) if a.state == "closed" else None,
+                  passed_on.get(a.agency_id, utc(a.deadline_at)) if a.state in ("escalated", "unanswered") else None)
+             for a in assignments]

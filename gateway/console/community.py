@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from gateway.cases import community
 from gateway.console import auth
 from gateway.console.i18n import WIB
+from gateway.console.labels import Labels
 from gateway.console.views import _runtime, audit_operator_action, bp, refusal
 from gateway.errors import ConfigError
 from gateway.phones import mask_numbers
@@ -34,7 +35,7 @@ def community_page():
     for broadcast_id, state, count in states:
         delivery.setdefault(broadcast_id, {})[state] = count
     return render_template("console/community.html", volunteers=volunteers, broadcasts=broadcasts,
-                           delivery=delivery, regions=rt.content.directory.regions)
+                           delivery=delivery, regions=Labels(rt.content).regions())
 
 
 @bp.post("/community/volunteers")

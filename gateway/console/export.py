@@ -23,6 +23,7 @@ from gateway.console.i18n import WIB
 from gateway.console.labels import Labels
 from gateway.store.models import Report
 
+SEPARATOR = ";"
 OUTCOMES = {
     "closed": lambda: _("closed"),
     "acknowledged": lambda: _("acknowledged, still open"),
@@ -64,7 +65,10 @@ def csv_text(tally: Counter, labels: Labels, smallest: int) -> str:
         merged[month, labels.region(region), labels.category(category), labels.victim(victim), outcome] += n
     out = io.StringIO()
     out.write("\ufeff")  # spreadsheet programs then read the names' letters right
-    writer = csv.writer(out, lineterminator="\r\n")
+    # Semicolons: Excel set to Indonesian (decimal comma) splits a CSV at its list separator, ";",
+    # and would put a comma-separated row in one column. No `sep=;` line: other programs would
+    # read it as a row (docs/console.md).
+    writer = csv.writer(out, delimiter=SEPARATOR, lineterminator="\r\n")
     writer.writerow([_("Month"), _("Kabupaten/kota"), _("Category"), _("Victim group"), _("Outcome"),
                      _("Reports")])
     for key in sorted(merged):

@@ -31,8 +31,8 @@ MESSAGE = {
     "queued": _l("waiting to be sent"),
     "sending": _l("being sent"),
     "retry": _l("to be tried again"),
-    "sent": _l("sent, no delivery report yet"),
-    "delivered": _l("delivered"),
+    "sent": _l("handed to the network, no word yet that it reached the phone"),
+    "delivered": _l("reached the phone"),
     "failed": _l("failed"),
     "rejected": _l("refused by the SMS provider"),
     "suppressed": _l("not sent: the number sent STOP"),
@@ -45,7 +45,11 @@ KIND = {
     "migrant_worker_protection": _l("Migrant worker protection"),
     "ngo": _l("Civil society"),
 }
-CHANNEL = {"ussd": "USSD", "sms": "SMS"}
+# Where a report came in, in the words staff use: the provider (Africa's Talking, 8x8) is not
+# theirs to know. Keys are gateway.channels.base.Channel's values, and the short forms tests and
+# older rows use.
+CHANNEL = {"at-ussd": "USSD", "at-sms": "SMS", "8x8-sms": "SMS", "wa": "WhatsApp",
+           "ussd": "USSD", "sms": "SMS", "whatsapp": "WhatsApp"}
 
 
 class Labels:
@@ -89,8 +93,14 @@ class Labels:
         return str(KIND.get(kind, kind))
 
     @staticmethod
-    def channel(channel: str) -> str:
-        return CHANNEL.get(channel, channel.upper())
+    def channel(channel: Optional[str]) -> str:
+        return CHANNEL.get(channel or "", channel or "")
+
+    def regions(self, codes: Optional[set[str]] = None) -> list:
+        """Kabupaten/kota in alphabetical order of their display name, as the USSD menu lists
+        them; only `codes` when given."""
+        return sorted((r for r in self.directory.regions if codes is None or r.code in codes),
+                      key=lambda r: r.short.lower())
 
 
 def minutes(value: Optional[float]) -> str:

@@ -33,13 +33,19 @@ _MESSAGE = re.compile(r"message (?P<id>\d+)")
 _ALERT_NEXT = re.compile(r"^(?P<agency>[a-z0-9_]+): responder (?P<responder>\d+)")
 
 
+# Who an SMS of a case went to: a case's SMS are not all to its reporter. A `reply` answers
+# whoever texted, and a duty responder's TERIMA or SELESAI gets one too (gateway/intake/sms_desk.py).
+REPORTER, RESPONDER, UNKNOWN = "reporter", "responder", "unknown"
+
+
 @dataclass(frozen=True)
 class Sent:
     """An SMS of this case, as the timeline names it."""
 
     purpose: str
-    responder: Optional[str]   # the duty number's name, for an alert
+    responder: Optional[str]   # the duty number's name, for an alert or a reply to a duty number
     agency_id: Optional[str]
+    to: str = UNKNOWN          # REPORTER, RESPONDER or UNKNOWN (the reporter's number purged, say)
 
 
 class Sentences:
@@ -69,22 +75,34 @@ class Sentences:
         return text
 
     def _sms(self, action: str, detail: str) -> str:
+        """Each SMS named by whom it went to and why; `sent` is the network's taking it, not its
+        arrival: only `delivered` says it reached the phone."""
         purpose, _sep, state = action.rpartition("_")
         found = _MESSAGE.search(detail)
         sent = self.messages.get(int(found["id"])) if found else None
         ok = state in ("sent", "delivered")
         if purpose == "alert":
             to = self._alerted(sent)
-            if ok:
-                return _("Alert SMS to %(to)s accepted by the SMS provider.", to=to)
+            if state == "delivered":
+                return _("Alert SMS to %(to)s reached the phone.", to=to)
+            if state == "sent":
+                return _("Alert SMS to %(to)s handed to the SMS network.", to=to)
             if state == "failed":
                 return _("Alert SMS to %(to)s did not arrive; the next duty number is tried.", to=to)
             return _("Alert SMS to %(to)s could not be sent (%(state)s).", to=to, state=self.labels.message(state))
         if purpose == "feedback":
             return (_("SMS to the reporter that the case was taken up: sent.") if ok
                     else _("SMS to the reporter that the case was taken up: not sent."))
-        return (_("SMS to the reporter: sent.") if ok else _("SMS to the reporter: not sent (%(state)s).",
-                                                            state=self.labels.message(state)))
+        if sent is not None and sent.to == RESPONDER:
+            to = self._alerted(sent)
+            return (_("Reply SMS to the duty number %(to)s: sent.", to=to) if ok
+                    else _("Reply SMS to the duty number %(to)s: not sent (%(state)s).", to=to,
+                           state=self.labels.message(state)))
+        if sent is not None and sent.to == REPORTER:
+            return (_("Reply SMS to the reporter: sent.") if ok
+                    else _("Reply SMS to the reporter: not sent (%(state)s).", state=self.labels.message(state)))
+        return (_("An SMS about this case: sent.") if ok
+                else _("An SMS about this case: not sent (%(state)s).", state=self.labels.message(state)))
 
     def _alerted(self, sent: Optional[Sent]) -> str:
         if sent is None or sent.agency_id is None:

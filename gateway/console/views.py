@@ -23,6 +23,7 @@ from gateway.errors import ConfigError
 from gateway.messaging import outbox
 from gateway.phones import mask_numbers
 from gateway.store.models import Assignment
+from gateway.store.states import OPEN_ASSIGNMENTS
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,20 @@ def case_list():
     with _runtime().db.session() as session:
         rows, more = cases.listing(session, g.staff, filters)
     return render_template("console/cases.html", rows=rows, more=more, filters=filters, statuses=cases.STATUSES,
-                           regions=directory.regions, categories=directory.categories, ages=cases.AGE_CHOICES)
+                           regions=_filter_regions(filters.region), categories=directory.categories,
+                           ages=cases.AGE_CHOICES)
+
+
+def _filter_regions(chosen: str) -> list:
+    """The area filter's choices, in alphabetical order as in the USSD menu. Agency staff whose
+    agency covers named areas (config/agencies.yaml `areas`) get only those, and the one chosen
+    if a link named another; an agency covering `all` and coordinators get every area."""
+    directory, labels = _runtime().content.directory, Labels(_runtime().content)
+    if g.staff.role == "agency_staff" and g.staff.agency_id:
+        areas = directory.agency(g.staff.agency_id).areas
+        if areas != "all":
+            return labels.regions({*areas, chosen} - {""})
+    return labels.regions()
 
 
 def _visible_case(session, ref: str):
@@ -192,6 +206,8 @@ def case_action(ref: str, action: str):
         abort(404)
     if action == "reroute" and request.form.get("confirm") != "yes":
         return _confirm_reroute(rt, ref, request.form.get("agency", ""))
+    if action == "close" and request.form.get("confirm") != "yes":
+        return _confirm_close(rt, ref)
     try:
         with rt.db.session() as session:
             report = _visible_case(session, ref)
@@ -200,6 +216,11 @@ def case_action(ref: str, action: str):
                 message = actions.add_note(rt, batch, g.staff, report, request.form.get("note", ""))
             elif action == "reroute":
                 message = actions.reroute(rt, batch, g.staff, report, request.form.get("agency", ""))
+            elif action == "close" and request.form.get("note", "").strip():
+                # What was done, asked on the confirmation page: kept as a note, with the closing
+                # in one transaction, so a refused close leaves no note and a bad note no close.
+                actions.add_note(rt, batch, g.staff, report, request.form.get("note", ""))
+                message = actions.close(rt, batch, g.staff, report)
             else:
                 message = ACTIONS[action](rt, batch, g.staff, report)
         batch.enqueue()
@@ -220,6 +241,31 @@ def _confirm_reroute(rt, ref: str, agency_id: str):
         holders = list(session.scalars(select(Assignment.agency_id).where(Assignment.report_id == report.id)))
         return render_template("console/reroute.html", report=report, agency=agency, holders=holders,
                                deadline=_deadline(rt, report))
+
+
+def _confirm_close(rt, ref: str):
+    """Closing cannot be undone in the console and stops the escalation: say what it closes and
+    for whom the case stays open, and ask once more (the button sits under Acknowledge on a phone)."""
+    with rt.db.session() as session:
+        report = _visible_case(session, ref)
+        if report.closed_at is not None:
+            flash(_("The case was already closed."), "error")
+            return redirect(url_for("console.case", ref=ref))
+        assignments = list(session.scalars(select(Assignment).where(Assignment.report_id == report.id)
+                                           .order_by(Assignment.id)))
+        open_states = {str(s) for s in OPEN_ASSIGNMENTS}
+        if g.staff.role == "agency_staff":
+            share = set(dispatch._agencys_share(assignments, g.staff.agency_id))
+            if not any(a.id in share and a.state in open_states for a in assignments):
+                flash(_("Your agency has already closed its part of this case."), "error")
+                return redirect(url_for("console.case", ref=ref))
+            closing = sorted({a.agency_id for a in assignments if a.id in share and a.state in open_states})
+            staying = sorted({a.agency_id for a in assignments if a.id not in share and a.state in open_states})
+        else:
+            closing = sorted({a.agency_id for a in assignments if a.state in open_states})
+            staying = []
+        return render_template("console/close.html", report=report, closing=closing, staying=staying,
+                               acknowledged=report.acknowledged_at is not None)
 
 
 # -- overview and service ------------------------------------------------------------------------
