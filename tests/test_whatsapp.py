@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from gateway.cases import roster
 from gateway.channels import whatsapp as adapter
 from gateway.channels.base import REJECTED, RETRY, SENT, DeliveryReport
 from gateway.messaging import chat as chat_sending
+from gateway.phones import mask_numbers
 from gateway.settings import Settings
 from gateway.store.models import InboundMessage, Message, Report
 
@@ -490,6 +492,33 @@ def test_the_simulator_writes_on_whatsapp_and_reads_the_menu(sim_app, settings_o
                             sms_wait=2).run() == []
     with pytest.raises(simulator.SimulatorError, match="is WHATSAPP_APP_SECRET the stack's"):
         simulator.WhatsAppPhone(None, post_json, "not-the-secret", sink).message("Halo")
+
+
+def test_the_simulator_on_whatsapp_has_its_own_help_and_shows_alerts(sim_app, settings_overrides, monkeypatch):
+    from gateway.cli import simulator
+
+    runtime, client = sim_app.extensions["gateway"].runtime, sim_app.test_client()
+    desk = roster.add(runtime, "polres_lahat", "Piket PPA Polres Lahat", DESK)
+
+    def post_json(path, raw, headers):
+        response = client.post(path, data=raw, headers=headers, content_type="application/json")
+        drain(runtime, monkeypatch)
+        return response.status_code, response.get_data(as_text=True)
+
+    settings_overrides["var_dir"].mkdir(parents=True, exist_ok=True)
+    sink = simulator.Sink(settings_overrides["var_dir"] / "sms-sink.log", simulator.PHONE)
+    phone = simulator.WhatsAppPhone(None, post_json, SECRET, sink, wait=2)
+    lines, out = iter(["Halo", "tolong adik saya disekap majikan di lahat", "quit"]), []
+    simulator.interactive(phone, sink, simulator.Responders(list), read=lambda: next(lines), echo=out.append)
+    text = "\n".join(out)
+    assert out[0].startswith(f"Phone {simulator.PHONE} on WhatsApp.") and simulator.WHATSAPP_HELP in out[0]
+    assert not any(word in out[0] for word in ("service code", "timeout", "sms TEXT", "*123#"))
+    assert "Aduan perdagangan orang" in text and "Sudah kami terima, petugas di Lahat" in text
+    assert "/182 CON" not in text
+    assert re.search(rf"^\[alert to {re.escape(mask_numbers(desk.phone))}\] TPPO \w{{6}}", text, re.M)
+    logged = [json.loads(line) for line in sink.path.read_text().splitlines()]
+    assert {(m["to"] == mask_numbers(simulator.PHONE), m["channel"]) for m in logged} == {(True, "whatsapp"),
+                                                                                      (False, "sms")}
 
 
 def test_the_simulator_says_it_needs_the_app_secret(runner):

@@ -28,4 +28,4 @@ def chat_sender(settings: Settings):
     """WhatsApp through the Graph API when configured; else the local sink (development)."""
     if settings.whatsapp_enabled:
         return whatsapp.WhatsAppProvider.from_settings(settings)
-    return SENDERS["sink"](settings)
+    return SinkProvider(settings.var_dir / "sms-sink.log", channel="whatsapp")

@@ -1,6 +1,8 @@
 """The local SMS sink: with no Africa's Talking key, messages are stored and printed, never
 sent. Each line goes to stdout and to var/sms-sink.log (JSON lines), numbers masked, so the
-person running the service sees alerts arrive and the simulator can follow them."""
+person running the service sees alerts arrive and the simulator can follow them. WhatsApp
+without WHATSAPP_PHONE_NUMBER_ID writes to the same file; each line's `channel` (sms,
+whatsapp) says which the message would have gone by."""
 from __future__ import annotations
 
 import json
@@ -17,16 +19,18 @@ from gateway.phones import mask_numbers
 class SinkProvider:
     name = "sink"
 
-    def __init__(self, path: Optional[Path] = None, stream=None):
+    def __init__(self, path: Optional[Path] = None, stream=None, channel: str = "sms"):
         """`stream` None means the sys.stdout of the moment of sending, not of import:
-        a default of sys.stdout would keep writing to a stream since replaced or closed."""
-        self.path, self.stream = path, stream
+        a default of sys.stdout would keep writing to a stream since replaced or closed.
+        `channel`: what this sink stands in for, written on each line."""
+        self.path, self.stream, self.channel = path, stream, channel
 
     def send(self, to: str, body: str) -> SendResult:
         message_id = f"sink-{uuid.uuid4().hex}"
         line = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "id": message_id,
-                "to": mask_numbers(to), "body": mask_numbers(body)}
-        print(f"[sms-sink] to {line['to']}: {line['body']}", file=self.stream or sys.stdout, flush=True)
+                "channel": self.channel, "to": mask_numbers(to), "body": mask_numbers(body)}
+        by = "" if self.channel == "sms" else f"{self.channel} "
+        print(f"[sms-sink] {by}to {line['to']}: {line['body']}", file=self.stream or sys.stdout, flush=True)
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as fh:

@@ -70,11 +70,23 @@ class Screen:
 class Aggregator:
     """What Africa's Talking sends on behalf of one phone number."""
 
+    times_out = True  # a handset closes a screen left unanswered
+
     def __init__(self, post: Post, phone: str = PHONE, service_code: str = SERVICE_CODE,
                  first_session: Optional[str] = None):
         self.post, self.phone, self.service_code = post, phone, service_code
         self.session_id, self.inputs = None, []
         self.first_session = first_session  # a fixed id makes replaying a report file nothing new
+
+    def banner(self) -> str:
+        return f"Phone {self.phone}, service code {self.service_code}. {HELP}"
+
+    @property
+    def help(self) -> str:
+        return HELP
+
+    def show(self, screen: Screen) -> str:
+        return show(screen)
 
     def dial(self) -> Screen:
         session_id, self.first_session = self.first_session or f"ATUid_{uuid.uuid4().hex}", None
@@ -120,14 +132,28 @@ class Aggregator:
 
 class WhatsAppPhone(Aggregator):
     """What Meta sends on behalf of one WhatsApp user: signed JSON to /wa/webhook. Answers come
-    as messages, not in the response, so each key pressed waits for the next message to this
-    phone in the sink; a responder's SMS still goes to /at/sms. `dial` sends MENU."""
+    as messages, not in the response, so each key pressed waits for the next WhatsApp message
+    to this phone in the sink; what else arrives meanwhile (an alert) stays in the sink to be
+    shown; a responder's SMS still goes to /at/sms. `dial` sends MENU."""
+
+    times_out = False  # a chat has no screen to time out
 
     def __init__(self, post: Post, post_json: Callable[[str, bytes, dict], tuple[int, str]], app_secret: str,
                  sink: "Sink", phone: str = PHONE, wait: float = SMS_WAIT_SECONDS):
         super().__init__(post, phone)
         self.post_json, self.app_secret, self.sink, self.wait = post_json, app_secret, sink, wait
         self.session_id = "whatsapp"  # a chat is always open: every line is a message
+
+    def banner(self) -> str:
+        return f"Phone {self.phone} on WhatsApp. {WHATSAPP_HELP}"
+
+    @property
+    def help(self) -> str:
+        return WHATSAPP_HELP
+
+    def show(self, screen: Screen) -> str:
+        rule = "-" * 30
+        return f"{rule}\n{screen.text}\n{rule} WhatsApp"
 
     def dial(self) -> Screen:
         return self.press("MENU")
@@ -136,9 +162,11 @@ class WhatsAppPhone(Aggregator):
         self.message(key)
         deadline = time.monotonic() + self.wait
         while time.monotonic() < deadline:
-            for m in self.sink.new():
-                if m["mine"]:
-                    return Screen(f"CON {m['body']}")
+            seen = self.sink.new()
+            answer = next((m for m in seen if m["mine"] and m["channel"] == "whatsapp"), None)
+            self.sink.keep([m for m in seen if m is not answer])
+            if answer is not None:
+                return Screen(f"CON {answer['body']}")
             time.sleep(0.1)
         raise SimulatorError(f"no WhatsApp answer within {self.wait:g}s")
 
@@ -174,16 +202,23 @@ def http_post_json(base_url: str) -> Callable[[str, bytes, dict], tuple[int, str
 
 
 class Sink:
-    """SMS the stack sent, read from the sink log; only lines written after we started."""
+    """SMS (and WhatsApp messages) the stack sent, read from the sink log; only lines written
+    after we started. Each has `channel`: sms, or whatsapp (a line without one is an SMS)."""
 
     def __init__(self, path: Path, phone: str):
         self.path, self.masked_phone = path, mask_numbers(phone)
         self.offset = path.stat().st_size if path.exists() else 0
         self.last_alert_to: Optional[str] = None
+        self.kept: list[dict] = []
+
+    def keep(self, messages: list[dict]) -> None:
+        """Messages read but not for the reader: the next `new` returns them first."""
+        self.kept += messages
 
     def new(self) -> list[dict]:
+        kept, self.kept = self.kept, []
         if not self.path.exists():
-            return []
+            return kept
         with open(self.path, encoding="utf-8") as fh:
             fh.seek(self.offset)
             lines = fh.readlines()
@@ -192,13 +227,17 @@ class Sink:
         messages = [json.loads(line) for line in complete if line.strip()]
         for m in messages:
             m["mine"] = m["to"] == self.masked_phone
+            m.setdefault("channel", "sms")
             if not m["mine"]:
                 self.last_alert_to = m["to"]
-        return messages
+        return kept + messages
 
 
 def describe(message: dict) -> str:
-    return f"[SMS to you] {message['body']}" if message["mine"] else f"[alert to {message['to']}] {message['body']}"
+    by = "WhatsApp" if message.get("channel") == "whatsapp" else "SMS"
+    if message["mine"]:
+        return f"[{by} to you] {message['body']}"
+    return f"[alert to {message['to']}{'' if by == 'SMS' else ' on ' + by}] {message['body']}"
 
 
 def show(screen: Screen) -> str:
@@ -285,7 +324,7 @@ class Script:
         self.aggregator.time_out()
 
     def _screen(self, screen: Screen) -> str:
-        self.echo(show(screen))
+        self.echo(self.aggregator.show(screen))
         if len(screen.raw) > USSD_LIMIT:
             self._fail(f"step {self.step}: screen is {len(screen.raw)} characters, over {USSD_LIMIT}: "
                        f"{screen.text[:40]!r}")
@@ -344,18 +383,22 @@ def _matches(step: dict, text: str, saved: dict) -> bool:
 HELP = """Commands: dial | <keys> (answer the open screen) | timeout (leave it unanswered 60 s) |
 sms TEXT (from this phone) | responder TEXT (from the duty number last alerted, e.g. responder TERIMA K7Q2MX) |
 wait [SECONDS] (watch for SMS) | quit"""
+WHATSAPP_HELP = """Commands: MENU (open the menu) | anything else is a message from this phone: a key
+(1, 0 back, 00 end) or words (what happened and where, INFO OKI, STOP) | responder TEXT (an SMS from
+the duty number last alerted, e.g. responder TERIMA K7Q2MX) | wait [SECONDS] (watch for messages) | quit"""
 
 
 def interactive(aggregator: Aggregator, sink: Sink, responders: Responders, read: Callable[[], str] = input,
                 echo: Callable[[str], None] = click.echo, clock: Callable[[], float] = time.monotonic) -> None:
-    echo(f"Phone {aggregator.phone}, service code {aggregator.service_code}. {HELP}")
+    echo(aggregator.banner())
     shown_at = None
     while True:
         try:
             line = read().strip()
         except EOFError:
             return
-        if aggregator.session_id and shown_at is not None and clock() - shown_at > REPLY_TIMEOUT_SECONDS:
+        if aggregator.times_out and aggregator.session_id and shown_at is not None \
+                and clock() - shown_at > REPLY_TIMEOUT_SECONDS:
             echo(f"(no answer for {REPLY_TIMEOUT_SECONDS}s: the phone closed the session)")
             aggregator.time_out()
         command, _, rest = line.partition(" ")
@@ -363,13 +406,13 @@ def interactive(aggregator: Aggregator, sink: Sink, responders: Responders, read
             if line in ("quit", "exit"):
                 return
             if command == "dial":
-                echo(show(aggregator.dial()))
+                echo(aggregator.show(aggregator.dial()))
                 shown_at = clock()
-            elif command == "timeout":
+            elif command == "timeout" and aggregator.times_out:
                 echo(f"(no answer for {REPLY_TIMEOUT_SECONDS}s: the phone closed the session)")
                 aggregator.time_out()
             elif aggregator.session_id and line and command not in ("sms", "responder", "wait"):
-                echo(show(aggregator.press(line)))
+                echo(aggregator.show(aggregator.press(line)))
                 shown_at = clock()
             elif command == "sms" and rest:
                 aggregator.sms(rest)
@@ -384,7 +427,7 @@ def interactive(aggregator: Aggregator, sink: Sink, responders: Responders, read
             elif re.fullmatch(r"[0-9*#]+", line):
                 echo("(no screen open: `dial` first)")
             elif line:
-                echo(HELP)
+                echo(aggregator.help)
         except (SimulatorError, ValueError) as exc:
             echo(f"error: {exc}")
         for m in sink.new():
