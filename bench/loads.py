@@ -20,6 +20,9 @@ LUA = Path(__file__).resolve().parent / "ussd.lua"
 # report: job fraud, woman, Empat Lawang (item 2 of the alphabetical region list), nobody in
 # danger, may contact me, send: seven keys, as in every earlier run
 REPORT_KEYS = ["1", "1", "1", "2", "2", "1", "1"]
+# browsing, nothing filed: help-lines (region list, its second page, Ogan Ilir's numbers), home,
+# the four pages of danger signs, home, rights of victims and their pages
+BROWSE_KEYS = ["2", "98", "9", "99", "3", "98", "98", "98", "99", "5", "1", "98", "98", "98"]
 PEER_KEYS = ["1", "1", "1"]  # the peer's menu: report, category, victim -> reference code
 USERS_PER_CONNECTION = 8  # virtual users share a connection, as callers share the aggregator's
 REF = re.compile(r"Kode: ([2-9A-HJ-NP-Z]{6})")
