@@ -45,11 +45,12 @@ def _children_cpu() -> float:
 
 
 def wrk(url: str, keys: list[str], connections: int, seconds: float, tag: str, suffix: str = "",
-        threads: int = 2, timeout_s: int = 2) -> dict:
-    """Closed loop: every connection sends its next hop as soon as the last one is answered."""
+        threads: int = 2, timeout_s: int = 2, finals: bool = False) -> dict:
+    """Closed loop: every connection sends its next hop as soon as the last one is answered.
+    `finals`: only final hops, each a new session carrying every key (each one files)."""
     users = max(1, connections // threads) * USERS_PER_CONNECTION
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", f"{timeout_s}s",
-            "-s", str(LUA), url, "--", ",".join(keys), tag, str(users), suffix]
+            "-s", str(LUA), url, "--", ",".join(keys), tag, str(users), suffix, "final" if finals else ""]
     before = _children_cpu()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     spent = _children_cpu() - before  # wrk's own CPU: it shares the cores it loads

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 
 SCREENS_KEPT = 4096   # replies of effect-free screens, by inputs
-VERDICTS_KEPT = 20000  # live sessions' verdicts on the limits, by session and number
+VERDICTS_KEPT = 8192   # live sessions' verdicts on the limits, by session and number
 
 
 class UssdService:
