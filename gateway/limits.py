@@ -90,7 +90,8 @@ class Limiter:
         """Whether the session `session` of `who` may go on. Its first hop counts a new session
         and is refused when that goes over `sessions` or `reports` is already used up; the
         verdict is kept for `ttl` seconds, so every later hop of the session, whatever its text,
-        gets the same answer without counting again. One round trip per hop."""
+        gets the same answer without counting again. One round trip (the USSD service keeps the
+        verdict it was given, gateway.intake.ussd)."""
         return self.session_verdict(sessions, reports, who, session, ttl) is not False
 
     def session_verdict(self, sessions: Limit, reports: Limit, who: str, session: str, ttl: int) -> Optional[bool]:
