@@ -1,8 +1,11 @@
 """`make bench` (`python -m bench`): every scenario in one run, then a table.
 
 Everything runs on loopback in a temporary directory: a private redis-server, the fake Africa's
-Talking, the web server, two RQ workers (one per core), the bare Flask baseline on the same
-server settings and the ussd-menu-builder peer installed there with npm. Each scenario starts
+Talking, the web server, two RQ workers (one per core), the bare Flask baseline and the
+durable-filing baseline (bench/filing_app.py) on the same server settings, and the
+ussd-menu-builder peer installed there with npm. Scenarios: (a) report sessions, (g) browsing
+sessions, (f) final hops alone against the durable-filing baseline, (b) the final hop at steady
+rates, (c) report to alert, (d) incoming SMS, (e) what sessions keep in Redis, (i) the reader. Each scenario starts
 on a fresh database and an empty Redis, so no backlog carries over. Results: the table on
 stdout, var/bench/last.md and var/bench/last.json.
 
