@@ -19,7 +19,7 @@ check: install lint ## the quick loop: lint and every test that starts no whole 
 chaos: install ## the fault-injection suite alone, printing its table (it also runs in `make test`)
 	$(PY) -m pytest -q -s -m chaos tests/chaos
 
-bench: install ## the benchmarks on loopback (about 8 minutes): the table on stdout and in var/bench/last.md
+bench: install ## the benchmarks on loopback (about 10 minutes): the table on stdout and in var/bench/last.md
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm; }
 	$(VENV)/bin/pip install --quiet -r bench/requirements.txt

@@ -1,14 +1,19 @@
 """`make bench` (`python -m bench`): every scenario in one run, then a table.
 
 Everything runs on loopback in a temporary directory: a private redis-server, the fake Africa's
-Talking, the web server, two RQ workers (one per core), the bare Flask baseline on the same
-server settings and the ussd-menu-builder peer installed there with npm. Each scenario starts
+Talking, the web server, two RQ workers (one per core), the bare Flask baseline and the
+durable-filing baseline (bench/filing_app.py) on the same server settings, and the
+ussd-menu-builder peer installed there with npm. Scenarios: (a) report sessions, (g) browsing
+sessions, (f) final hops alone against the durable-filing baseline, (b) the final hop at steady
+rates, (c) report to alert, (d) incoming SMS, (e) what sessions keep in Redis, (i) the reader. Each scenario starts
 on a fresh database and an empty Redis, so no backlog carries over. Results: the table on
 stdout, var/bench/last.md and var/bench/last.json.
 
 Environment: BENCH_SECONDS (60: each steady end-to-end run), BENCH_WRK_SECONDS (10: each wrk
 run), BENCH_SERVER (granian: the server `make run` uses), BENCH_POSTGRES_URL (PostgreSQL to
-use, a private schema per scenario, dropped at the end; `skip` to leave it out)."""
+use, a private schema per scenario, dropped at the end; `skip` to leave it out), BENCH_ONLY (some
+scenarios only, for a targeted run: peer, a, browse, filing, steady, rq, intake; the table then
+lacks the others)."""
 from __future__ import annotations
 
 import json
@@ -41,6 +46,8 @@ SMS_RATE = 200
 DRAIN_SECONDS = 30  # after a steady run: how long the workers get to finish before the backlog is counted
 APP = "gateway:create_app"
 BASELINE = "bench.baseline_app:create_app"
+FILING = "bench.filing_app:create_app"
+ONLY = set(filter(None, (os.environ.get("BENCH_ONLY") or "").split(",")))
 
 
 class Table:
@@ -128,12 +135,13 @@ class Bench:
                 return alerts
             time.sleep(0.5)
 
-    def wrk(self, url: str, keys: list[str], connections: int, tag: str, suffix: str = TOKEN, cpu=None) -> dict:
+    def wrk(self, url: str, keys: list[str], connections: int, tag: str, suffix: str = TOKEN, cpu=None,
+            finals: bool = False) -> dict:
         """loads.wrk, plus where the cores went: CPU µs per hop of each part (`cpu()`, by default
         the stack's: web, workers, Redis, fake Africa's Talking) and of wrk itself, during the run."""
         cpu = cpu or self.stack.cpu_by_part
         before = cpu()
-        r = loads.wrk(url, keys, connections, WRK_SECONDS, tag, suffix)
+        r = loads.wrk(url, keys, connections, WRK_SECONDS, tag, suffix, finals=finals)
         after = cpu()
         spent = {part: after[part] - before[part] for part in after}
         spent["load generator"] = r["cpu_s"]
@@ -206,20 +214,54 @@ class Bench:
         self.cpu_row(scenario, r)
         return r["rps"]
 
-    def browsing(self) -> float:
-        """The same sessions without the last key: menus and region list only, nothing filed.
-        The gateway's per-hop cost without the durable report and the alert work it causes."""
+    def browsing(self, base: Optional[float], peer: Optional[float]) -> None:
+        """Browsing sessions (`bench.loads.BROWSE_KEYS`: help-lines and their pages, the signs,
+        the rights pages; nothing filed), against the peer and the bare Flask baseline."""
         self.fresh()
-        r = self.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS[:-1], 32, "browse")
-        scenario = f"(a) hops, no report filed, {SERVER}, 32 conn"
+        r = self.wrk(f"{self.base}/at/ussd", loads.BROWSE_KEYS, 32, "browse")
+        scenario = f"(g) browsing sessions, {SERVER}, 32 conn"
         open_keys = sum(1 for _ in self.stack.redis.scan_iter("ussd:*", count=1000))
         self.table.add(f"(e) live Africa's Talking sessions, {SERVER}", "session keys in Redis after the browsing run "
                        "(every session left open)", open_keys, "", "0", open_keys == 0)
         self.table.add(scenario, "hops/s", r["rps"], "/s")
+        if peer:
+            self.table.add(scenario, "ratio to peer ussd-menu-builder", r["rps"] / peer, "x", ">= 1.0",
+                           r["rps"] / peer >= 1.0)
+        if base:
+            self.table.add(scenario, "ratio to bare Flask, same server", r["rps"] / base, "x", ">= 0.6",
+                           r["rps"] / base >= 0.6)
+        self.table.add(scenario, "p99", r["p99_ms"], "ms", "<= 25 ms", r["p99_ms"] <= 25)
+        self.table.add(scenario, "errors", r["errors"], "", "0", r["errors"] == 0)
+        self.cpu_row(scenario, r)
+        self.fresh()
+        r = self.wrk(f"{self.base}/at/ussd", loads.BROWSE_KEYS, 256, "browse256")
+        scenario = f"(g) browsing sessions, {SERVER}, 256 conn"
+        self.table.add(scenario, "hops/s", r["rps"], "/s")
+        self.table.add(scenario, "p99", r["p99_ms"], "ms")
+        self.table.add(scenario, "errors (non-200, bad body, socket, timeout)", r["errors"], "", "0",
+                       r["errors"] == 0)
+        self.memory(scenario)
+
+    def filing(self, database: str, label: str) -> None:
+        """Final hops only (each request a new session carrying every key, so each files a
+        report), workers stopped, against the durable-filing baseline (`bench/filing_app.py`:
+        one row and one RQ job in one transaction) on the same server and database."""
+        self.fresh(database=database, workers=0, app=FILING)
+        base = self.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS, 32, f"fbase-{database}", "", finals=True)
+        self.fresh(database=database, workers=0)
+        r = self.wrk(f"{self.base}/at/ussd", loads.REPORT_KEYS, 32, f"final-{database}", finals=True)
+        scenario = f"(f) final hops only, {label}, 32 conn, workers stopped"
+        self.table.add(f"baseline durable filing, {label}, 32 conn", "final hops/s", base["rps"], "/s")
+        self.table.add(f"baseline durable filing, {label}, 32 conn", "p99", base["p99_ms"], "ms")
+        self.table.add(f"baseline durable filing, {label}, 32 conn", "errors", base["errors"], "", "0",
+                       base["errors"] == 0)
+        self.cpu_row(f"baseline durable filing, {label}, 32 conn", base)
+        self.table.add(scenario, "final hops/s (reports filed)", r["rps"], "/s")
+        ratio = r["rps"] / base["rps"] if base["rps"] else 0.0
+        self.table.add(scenario, "ratio to the durable-filing baseline", ratio, "x", ">= 0.5", ratio >= 0.5)
         self.table.add(scenario, "p99", r["p99_ms"], "ms")
         self.table.add(scenario, "errors", r["errors"], "", "0", r["errors"] == 0)
         self.cpu_row(scenario, r)
-        return r["rps"]
 
     def many_connections(self) -> None:
         self.fresh()
@@ -325,8 +367,11 @@ class Bench:
                            f"skipped: no PostgreSQL at {POSTGRES_URL.split('@')[-1]} ({type(exc).__name__})", "-")
             return
         try:
-            self.final_hop("postgresql", "PostgreSQL")
-            self.incoming_sms("postgresql", ", PostgreSQL")
+            if wanted("filing"):
+                self.filing("postgresql", "PostgreSQL")
+            if wanted("steady"):
+                self.final_hop("postgresql", "PostgreSQL")
+                self.incoming_sms("postgresql", ", PostgreSQL")
         finally:
             self.stack.stop_web()
             self.stack.stop_workers()
@@ -354,6 +399,11 @@ class Bench:
         self.stack.redis.flushall()
 
 
+def wanted(*scenarios: str) -> bool:
+    """BENCH_ONLY (comma-separated: peer, a, browse, filing, steady, rq, intake) runs only those."""
+    return not ONLY or bool(ONLY.intersection(scenarios))
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -375,32 +425,47 @@ def main() -> int:
     try:
         bench.stack.start_redis()
         bench.stack.start_fake_at()
-        peer = bench.peer()
-        pairs = bench.servers()
-        base, gateway = pairs[SERVER]
-        if peer:
-            bench.table.add(f"(a) USSD hops, {SERVER}, 32 conn", "ratio to peer ussd-menu-builder",
-                            gateway["rps"] / peer, "x", ">= 1.0", gateway["rps"] / peer >= 1.0)
-        alone = bench.web_alone()
-        if peer:
-            bench.table.add(f"(a) USSD hops, {SERVER}, 32 conn, workers stopped", "ratio to peer", alone / peer, "x")
-        browse = bench.browsing()
-        if peer:
-            bench.table.add(f"(a) hops, no report filed, {SERVER}, 32 conn", "ratio to peer", browse / peer, "x")
-        bench.table.add(f"(a) hops, no report filed, {SERVER}, 32 conn", "ratio to baseline", browse / base["rps"],
-                        "x")
-        bench.many_connections()
-        bench.final_hop("sqlite", "SQLite")
-        bench.postgres()
-        bench.end_to_end(20)
-        bench.end_to_end(100)
-        bench.incoming_sms()
-        bench.worker_class()
-        cold, warm = intake.cpu_per_message()
-        bench.table.add("(i) SMS intake, labelled corpus", "CPU per message, empty stem cache", cold * 1e6, "us",
-                        "< 1000", cold < 1e-3)
-        bench.table.add("(i) SMS intake, labelled corpus", "CPU per message, warm", warm * 1e6, "us", "< 1000",
-                        warm < 1e-3)
+        peer = bench.peer() if wanted("peer", "browse", "a") else None
+        base = None
+        if wanted("a"):
+            pairs = bench.servers()
+            base, gateway = pairs[SERVER]
+            base = base["rps"]
+            if peer:
+                bench.table.add(f"(a) USSD hops, {SERVER}, 32 conn", "ratio to peer ussd-menu-builder",
+                                gateway["rps"] / peer, "x", ">= 1.0", gateway["rps"] / peer >= 1.0)
+            alone = bench.web_alone()
+            if peer:
+                bench.table.add(f"(a) USSD hops, {SERVER}, 32 conn, workers stopped", "ratio to peer", alone / peer,
+                                "x")
+        if wanted("browse"):
+            if base is None:
+                bench.fresh(workers=0, app=BASELINE)
+                r = bench.wrk(f"{bench.base}/at/ussd", loads.BROWSE_KEYS, 32, "base-browse", "")
+                bench.table.add(f"baseline bare Flask, {SERVER}, 32 conn", "requests/s", r["rps"], "/s")
+                bench.cpu_row(f"baseline bare Flask, {SERVER}, 32 conn", r)
+                base = r["rps"]
+            bench.browsing(base, peer)
+        if wanted("a"):
+            bench.many_connections()
+        if wanted("filing"):
+            bench.filing("sqlite", "SQLite")
+        if wanted("steady"):
+            bench.final_hop("sqlite", "SQLite")
+        if wanted("filing", "steady"):
+            bench.postgres()
+        if wanted("steady"):
+            bench.end_to_end(20)
+            bench.end_to_end(100)
+            bench.incoming_sms()
+        if wanted("rq"):
+            bench.worker_class()
+        if wanted("intake"):
+            cold, warm = intake.cpu_per_message()
+            bench.table.add("(i) SMS intake, labelled corpus", "CPU per message, empty stem cache", cold * 1e6, "us",
+                            "< 1000", cold < 1e-3)
+            bench.table.add("(i) SMS intake, labelled corpus", "CPU per message, warm", warm * 1e6, "us", "< 1000",
+                            warm < 1e-3)
     finally:
         bench.stack.stop_all()
         for data in [*work.glob("var-*"), work / "redis"]:  # databases and the append-only file; logs stay

@@ -20,6 +20,9 @@ LUA = Path(__file__).resolve().parent / "ussd.lua"
 # report: job fraud, woman, Empat Lawang (item 2 of the alphabetical region list), nobody in
 # danger, may contact me, send: seven keys, as in every earlier run
 REPORT_KEYS = ["1", "1", "1", "2", "2", "1", "1"]
+# browsing, nothing filed: help-lines (region list, its second page, Ogan Ilir's numbers), home,
+# the four pages of danger signs, home, rights of victims and their pages
+BROWSE_KEYS = ["2", "98", "9", "99", "3", "98", "98", "98", "99", "5", "1", "98", "98", "98"]
 PEER_KEYS = ["1", "1", "1"]  # the peer's menu: report, category, victim -> reference code
 USERS_PER_CONNECTION = 8  # virtual users share a connection, as callers share the aggregator's
 REF = re.compile(r"Kode: ([2-9A-HJ-NP-Z]{6})")
@@ -42,11 +45,12 @@ def _children_cpu() -> float:
 
 
 def wrk(url: str, keys: list[str], connections: int, seconds: float, tag: str, suffix: str = "",
-        threads: int = 2, timeout_s: int = 2) -> dict:
-    """Closed loop: every connection sends its next hop as soon as the last one is answered."""
+        threads: int = 2, timeout_s: int = 2, finals: bool = False) -> dict:
+    """Closed loop: every connection sends its next hop as soon as the last one is answered.
+    `finals`: only final hops, each a new session carrying every key (each one files)."""
     users = max(1, connections // threads) * USERS_PER_CONNECTION
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", f"{timeout_s}s",
-            "-s", str(LUA), url, "--", ",".join(keys), tag, str(users), suffix]
+            "-s", str(LUA), url, "--", ",".join(keys), tag, str(users), suffix, "final" if finals else ""]
     before = _children_cpu()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     spent = _children_cpu() - before  # wrk's own CPU: it shares the cores it loads

@@ -3,6 +3,10 @@
     python -m bench.profile [sessions]        the USSD request path: full report sessions
     python -m bench.profile worker [reports]  the worker: reports filed, then routed and alerted
     python -m bench.profile sms [messages]    the worker: incoming SMS (bench.loads' mix) answered
+    python -m bench.profile browse [sessions] browsing hops (nothing filed): CPU per hop, the gateway's
+                                              against the bare Flask baseline's, in the same process
+    python -m bench.profile replay-gateway [sessions]   browsing sessions and nothing else, for an
+    python -m bench.profile replay-baseline [sessions]  instruction count: see BENCHMARKS.md
 
 `hops`, the default, calls the app as a WSGI server would (no HTTP server, so only the gateway's
 own work shows): the time per hop, per hop without the report, per final hop, then
@@ -28,7 +32,7 @@ from urllib.parse import urlencode
 from pyinstrument import Profiler
 from sqlalchemy import event
 
-from .loads import REPORT_KEYS, SMS_TEXTS, percentile
+from .loads import BROWSE_KEYS, REPORT_KEYS, SMS_TEXTS, percentile
 from .stack import WEBHOOK_TOKEN, Stack
 
 ANSWERS = {"victim": "woman", "region": "16.71", "urgent": False, "contact": True}
@@ -43,10 +47,8 @@ def _quiet_stderr(work: Path):
     return terminal
 
 
-def hops(stack: Stack, sessions: int, out) -> None:
-    from gateway import create_app
-    app = create_app().wsgi_app  # called as the server calls it: no test client in the profile
-
+def _poster(app):
+    """A WSGI app called as the server calls it (no test client in the profile)."""
     def post(form: dict) -> str:
         body = urlencode(form).encode()
         environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/at/ussd", "QUERY_STRING": f"token={WEBHOOK_TOKEN}",
@@ -59,7 +61,12 @@ def hops(stack: Stack, sessions: int, out) -> None:
         text = b"".join(app(environ, lambda s, h, exc=None: status.append(s))).decode()
         assert status[0].startswith("200") and text[:4] in ("CON ", "END "), (status, text)
         return text
+    return post
 
+
+def hops(stack: Stack, sessions: int, out) -> None:
+    from gateway import create_app
+    post = _poster(create_app().wsgi_app)
     spent = {"first": 0.0, "menus": 0.0, "final": 0.0}
 
     def session(n: int) -> None:
@@ -84,6 +91,45 @@ def hops(stack: Stack, sessions: int, out) -> None:
     with profiler:
         for n in range(sessions):
             session(n)
+    print(profiler.output_text(unicode=True, color=False, show_all=False), file=out)
+
+
+def browse(stack: Stack, sessions: int, out, only: str = "") -> None:
+    """CPU per browsing hop (`bench.loads.BROWSE_KEYS`, every hop of a session, the first one
+    included), for the gateway and for the bare Flask baseline, alternated in rounds: the
+    difference is the gateway's own work on top of the framework. Then pyinstrument's tree."""
+    from bench.baseline_app import create_app as baseline
+    from gateway import create_app
+    apps = {"gateway": _poster(create_app().wsgi_app), "baseline": _poster(baseline().wsgi_app)}
+    hops_per_session = len(BROWSE_KEYS) + 1
+    serial = iter(range(10_000_000))
+
+    def run(post, count: int) -> float:
+        started = time.process_time()
+        for _ in range(count):
+            n = next(serial)
+            for i in range(hops_per_session):
+                post({"sessionId": f"b-{n}", "phoneNumber": f"+62813{n:08d}", "serviceCode": "*123#",
+                      "networkCode": "51010", "text": "*".join(BROWSE_KEYS[:i])})
+        return (time.process_time() - started) / count / hops_per_session * 1e6
+
+    for post in apps.values():
+        run(post, 20)  # warm up
+    if only:  # replay-*: no timing, no output (under callgrind, with 0 sessions subtracted)
+        run(apps[only], sessions)
+        return
+    rounds = {name: [] for name in apps}
+    for _ in range(5):
+        for name, post in apps.items():
+            rounds[name].append(run(post, max(1, sessions // 5)))
+    best = {name: min(values) for name, values in rounds.items()}
+    print(f"{sessions} browsing sessions of {hops_per_session} hops, CPU per hop (best of 5 rounds; all: "
+          + "; ".join(f"{name} " + " ".join(f"{v:.0f}" for v in values) for name, values in rounds.items())
+          + f"): gateway {best['gateway']:.1f} us, baseline {best['baseline']:.1f} us, our own work "
+          f"{best['gateway'] - best['baseline']:.1f} us", file=out)
+    profiler = Profiler(interval=0.0002)
+    with profiler:
+        run(apps["gateway"], sessions)
     print(profiler.output_text(unicode=True, color=False, show_all=False), file=out)
 
 
@@ -217,7 +263,10 @@ def main() -> None:
         env = stack.env(f"sqlite:///{work / 'var' / 'gateway.db'}", work / "var")
         stack.prepare_database(env)
         os.environ.update(env)
-        {"hops": hops, "worker": worker, "sms": sms}[mode](stack, count, out)
+        if mode.startswith("replay-"):
+            browse(stack, count, out, only=mode.removeprefix("replay-"))
+        else:
+            {"hops": hops, "browse": browse, "worker": worker, "sms": sms}[mode](stack, count, out)
     finally:
         stack.stop_all()
         shutil.rmtree(work, ignore_errors=True)  # the database, Redis's file and the app's log

@@ -2,8 +2,9 @@
 -- screen after screen, AT-style: `text` carries every input so far joined by '*'; each session
 -- has its own sessionId and phone number. Several users per connection, served round-robin,
 -- so a user's next hop goes out after its previous answer came back.
--- args: keys (comma-separated), tag (unique per run), users per thread, path suffix (?token=...)
-local keys, tag, suffix = {}, "s", ""
+-- args: keys (comma-separated), tag (unique per run), users per thread, path suffix (?token=...),
+-- "final" to send only final hops: every request a new session carrying every key at once
+local keys, tag, suffix, finals = {}, "s", "", false
 local users, cursor, counter, id = {}, 0, 0, 0
 ok, bad, ends = 0, 0, 0  -- globals: done() reads them with thread:get
 local threads, next_id = {}, 0
@@ -18,6 +19,7 @@ function init(args)
   for k in string.gmatch(args[1] or "1", "[^,]+") do keys[#keys + 1] = k end
   tag = args[2] or "s"
   suffix = args[4] or ""
+  finals = args[5] == "final"
   -- staggered: user i starts i hops into a session (its first one replayed from `text`, as after a
   -- lost cache), so final hops are spread over the run instead of all arriving after everyone's 7th
   for i = 1, tonumber(args[3] or "64") do users[i] = {step = (i - 1) % (#keys + 1)} end
@@ -26,6 +28,7 @@ end
 function request()
   cursor = cursor % #users + 1
   local u = users[cursor]
+  if finals then u.step = #keys; u.sid = nil end
   if u.sid == nil or u.step == 0 then
     counter = counter + 1
     u.sid = tag .. "-" .. id .. "-" .. counter

@@ -18,6 +18,7 @@ from gateway.intake.ussd import UssdService
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import MAX_FORM_BYTES, Settings
 from gateway.web import auth, health
+from gateway.web.fast_ussd import UssdFastPath
 
 log = logging.getLogger("gateway.http")
 SLOW_REQUEST_MS = 1000.0
@@ -58,8 +59,6 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     # that `validate-config` can say what is wrong.
     strict = click.get_current_context(silent=True) is None
     runtime = build_runtime(settings, strict=strict)
-    if runtime.settings.proxy_hops:  # the caller's address as the reverse proxy saw it
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=runtime.settings.proxy_hops)
     ussd = UssdService(runtime, ReportDesk(runtime)) if runtime.content else None
     app.extensions["gateway"] = Gateway(runtime, ussd)
 
@@ -69,6 +68,11 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     from gateway import cli, console
     cli.init_app(app)
     console.init_app(app)  # /console (staff sign-in, session secret) and /metrics
+    # a USSD hop that files nothing is answered before Flask's machinery (gateway.web.fast_ussd)
+    app.wsgi_app = UssdFastPath(app, app.wsgi_app, lambda blueprint, status, elapsed_ms:
+                                request_log_level(blueprint, status, elapsed_ms))
+    if runtime.settings.proxy_hops:  # the caller's address as the reverse proxy saw it
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=runtime.settings.proxy_hops)
 
     @app.before_request
     def _start_timer():

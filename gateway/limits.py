@@ -90,13 +90,19 @@ class Limiter:
         """Whether the session `session` of `who` may go on. Its first hop counts a new session
         and is refused when that goes over `sessions` or `reports` is already used up; the
         verdict is kept for `ttl` seconds, so every later hop of the session, whatever its text,
-        gets the same answer without counting again. One round trip per hop."""
+        gets the same answer without counting again. One round trip (the USSD service keeps the
+        verdict it was given, gateway.intake.ussd)."""
+        return self.session_verdict(sessions, reports, who, session, ttl) is not False
+
+    def session_verdict(self, sessions: Limit, reports: Limit, who: str, session: str, ttl: int) -> Optional[bool]:
+        """`session_start`'s verdict as Redis keeps it, or None when Redis could not be asked
+        (let through, and not a verdict anyone may keep)."""
         try:
             verdict = self._session_start(
                 keys=[f"session:{session}:{who}", self._key(sessions, who), self._key(reports, who)],
                 args=[ttl, sessions.count, sessions.window_seconds, reports.count])
         except RedisError:
-            return True
+            return None
         return verdict == b"1"
 
     def used_up(self, limit: Limit, who: str) -> bool:

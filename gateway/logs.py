@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
-import uuid
+from contextvars import ContextVar
 from datetime import datetime, timezone
 
 from flask import g, has_app_context
@@ -19,6 +20,8 @@ from rq import get_current_job
 from gateway.phones import mask_numbers
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # a caller's X-Request-Id is kept only when harmless
+# the id of a request answered outside Flask's contexts (gateway.web.fast_ussd)
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="")
 
 
 class RedactingFilter(logging.Filter):
@@ -34,12 +37,14 @@ class RedactingFilter(logging.Filter):
 
 def request_id(header: str | None) -> str:
     """The id of a web request: the proxy's X-Request-Id when it is a plain token, else a new one."""
-    return header if header and _CLIENT_ID.match(header) else uuid.uuid4().hex[:16]
+    return header if header and _CLIENT_ID.match(header) else os.urandom(8).hex()
 
 
 def current_work_id() -> str:
     if has_app_context() and g.get("request_id"):
         return g.request_id
+    if REQUEST_ID.get():
+        return REQUEST_ID.get()
     job = get_current_job()
     return job.id if job else "-"
 

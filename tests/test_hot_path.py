@@ -37,23 +37,44 @@ def test_a_new_session_is_refused_when_the_daily_reports_are_used_up(settings_ov
     assert again.startswith("END ") and "Kode" not in again  # one report a day for this number: no new session
 
 
-def test_a_menu_hop_makes_one_redis_call(app, client, monkeypatch):
+def test_a_menu_hop_makes_at_most_one_redis_call(app, client, settings_overrides, monkeypatch):
     """Between the dial and the hop that files (the daily count, the queue), an Africa's Talking
-    hop is answered from its `text` and one round trip: its session's verdict on the limits
-    (a first hop cannot be told from its text, so each hop asks)."""
+    hop is answered from its `text` and at most one round trip: its session's verdict on the
+    limits, asked once by each process that sees the session (a first hop cannot be told from
+    its text), then kept there as Redis keeps it."""
     monkeypatch.setattr(metrics, "FLUSH_SECONDS", 3600.0)  # the metrics' own write, once in a while
-    redis = app.extensions["gateway"].runtime.redis
+    other = create_app(settings_overrides).test_client()  # another server process
     phone = Phone(flask_transport(client), number="+6281298765434")
     assert phone.dial().startswith("CON ")
     calls = []
-    for name in ("execute_command", "pipeline"):
-        real = getattr(redis, name)
-        monkeypatch.setattr(redis, name, lambda *a, _name=name, _real=real, **k: calls.append(_name) or _real(*a, **k))
-    for key in ["1", "1", "1", "98", "10", "2", "1"]:  # up to the confirmation
+    for redis in (app.extensions["gateway"].runtime.redis, other.application.extensions["gateway"].runtime.redis):
+        for name in ("execute_command", "pipeline"):
+            real = getattr(redis, name)
+            monkeypatch.setattr(redis, name,
+                                lambda *a, _name=name, _real=real, **k: calls.append(_name) or _real(*a, **k))
+    for n, key in enumerate(["1", "1", "1", "98", "10", "2", "1"]):  # up to the confirmation
         calls.clear()
-        assert phone.press(key).startswith("CON ") and calls == ["execute_command"]
+        phone.post = flask_transport(other if n in (2, 3) else client)
+        assert phone.press(key).startswith("CON ")
+        assert calls == (["execute_command"] if n == 2 else []), (n, calls)
     calls.clear()
     assert "Kode: " in phone.press("1") and len(calls) > 1  # the hop that files does more
+
+
+def test_a_kept_verdict_is_the_one_redis_gave(settings_overrides, monkeypatch):
+    """A session refused at its start stays refused in the process that keeps its verdict; a
+    verdict Redis could not give (let through) is not kept: the next hop asks again."""
+    client = create_app({**settings_overrides, "limit_ussd_sessions_per_hour": 1}).test_client()
+    assert Phone(flask_transport(client), number="+6281298765435").dial().startswith("CON ")
+    refused = Phone(flask_transport(client), number="+6281298765435")
+    assert refused.dial().startswith("END ")
+    assert refused.press("2").startswith("END ") and refused.press("98").startswith("END ")
+    service = client.application.extensions["gateway"].ussd
+    asked = []
+    monkeypatch.setattr(service.runtime.limiter, "session_verdict", lambda *a: asked.append(a) and None)
+    down = Phone(flask_transport(client), number="+6281298765436")
+    assert down.dial().startswith("CON ") and down.press("2").startswith("CON ")
+    assert len(asked) == 2
 
 
 def test_a_retried_final_hop_gets_the_code_already_given(app):

@@ -21,7 +21,7 @@ import hmac
 import logging
 import threading
 import time
-from collections import Counter
+from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, g, request
@@ -48,43 +48,52 @@ ROUTE_KEY = "metrics:webhook:{}"
 bp = Blueprint("metrics", __name__)
 
 
-def _bucket(seconds: float) -> str:
-    return next((repr(le) for le in WEBHOOK_BUCKETS if seconds <= le), "+Inf")
-
-
 FLUSH_SECONDS = 1.0
+_LE = tuple(repr(le) for le in WEBHOOK_BUCKETS) + ("+Inf",)
 
 
 class _Pending:
-    """This process's webhook counts not yet written to Redis."""
+    """This process's webhook counts not yet written to Redis: per route, the count, the sum,
+    a count per bucket (the one each callback falls in, not yet cumulative) and per status."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.counts: Counter = Counter()  # (route, field) -> increment
+        self.routes: dict[str, list] = {}  # route -> [count, sum, [per bucket], {status: n}]
         self.flushed_at = time.monotonic()
 
     def add(self, route: str, status: int, seconds: float) -> None:
         with self.lock:
-            for field, amount in (("count", 1), ("sum", seconds), (f"le:{_bucket(seconds)}", 1),
-                                  (f"status:{status}", 1)):
-                self.counts[route, field] += amount
+            counts = self.routes.get(route)
+            if counts is None:
+                counts = self.routes[route] = [0, 0.0, [0] * len(_LE), {}]
+            counts[0] += 1
+            counts[1] += seconds
+            counts[2][bisect_left(WEBHOOK_BUCKETS, seconds)] += 1
+            counts[3][status] = counts[3].get(status, 0) + 1
 
-    def due(self) -> bool:
-        return time.monotonic() - self.flushed_at >= FLUSH_SECONDS
+    def record(self, route: str, status: int, seconds: float, redis) -> None:
+        """`add`, and the counts written once a second."""
+        self.add(route, status, seconds)
+        if time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
+            self.flush(redis)
 
     def flush(self, redis) -> None:
         with self.lock:
-            counts, self.counts, self.flushed_at = self.counts, Counter(), time.monotonic()
-        if not counts:
+            routes, self.routes, self.flushed_at = self.routes, {}, time.monotonic()
+        if not routes:
             return
         try:
             with redis.pipeline(transaction=False) as pipe:
-                pipe.sadd(ROUTES_KEY, *{route for route, _ in counts})
-                for (route, field), amount in counts.items():
-                    if field == "sum":
-                        pipe.hincrbyfloat(ROUTE_KEY.format(route), field, amount)
-                    else:
-                        pipe.hincrby(ROUTE_KEY.format(route), field, int(amount))
+                pipe.sadd(ROUTES_KEY, *routes)
+                for route, (count, total, buckets, statuses) in routes.items():
+                    key = ROUTE_KEY.format(route)
+                    pipe.hincrby(key, "count", count)
+                    pipe.hincrbyfloat(key, "sum", total)
+                    for le, n in zip(_LE, buckets, strict=True):
+                        if n:
+                            pipe.hincrby(key, f"le:{le}", n)
+                    for status, n in statuses.items():
+                        pipe.hincrby(key, f"status:{status}", n)
                 pipe.execute()
         except RedisError as exc:
             log.debug("webhook metrics not recorded: %s", type(exc).__name__)
@@ -102,10 +111,8 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     if request.blueprint in WEBHOOK_NAMES and request.url_rule is not None and "metrics_started" in g:
         seconds = time.perf_counter() - g.metrics_started
-        pending = _pending()
-        pending.add(request.url_rule.rule, response.status_code, seconds)
-        if pending.due():
-            pending.flush(current_app.extensions["gateway"].runtime.redis)
+        _pending().record(request.url_rule.rule, response.status_code, seconds,
+                          current_app.extensions["gateway"].runtime.redis)
     return response
 
 
