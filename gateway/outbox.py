@@ -164,17 +164,22 @@ def enqueue(runtime, job: str, target_id: int, not_before: Optional[datetime] = 
     return True
 
 
-def worker_name() -> str:
+def host_name(runtime=None) -> str:
+    """The host part of this process's worker names: WORKER_HOST, else the machine's host name."""
+    return (runtime.settings.worker_host if runtime is not None else "") or socket.gethostname()
+
+
+def worker_name(runtime=None) -> str:
     """Workers are named host:pid:nonce, so a reconciler on the same host can tell at once
     that the worker holding a job was killed (RQ itself notices only when its heartbeat expires)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+    return f"{host_name(runtime)}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
-def _worker_gone(name: Optional[str]) -> bool:
+def _worker_gone(name: Optional[str], here: str) -> bool:
     host, _, rest = (name or "").partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another host: left to RQ's heartbeat expiry
+    if host != here or not pid.isdigit():
+        return False  # another host: left to RQ's heartbeat expiry (WORKER_HEARTBEAT_SECONDS)
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -200,7 +205,7 @@ RECONCILE_CHUNK = 500  # job look-ups per Redis round trip
 TAKEN_AND_DROPPED_SECONDS = 1.0
 
 
-def _live(job: Optional[Job], dropped: set[str]) -> bool:
+def _live(job: Optional[Job], dropped: set[str], here: str) -> bool:
     """Whether RQ will run the job: not if Redis lost it, if its worker died holding it, or if a
     worker took it from the queue and died before starting it (`dropped`)."""
     if job is None:
@@ -209,7 +214,7 @@ def _live(job: Optional[Job], dropped: set[str]) -> bool:
         log.warning("%s was taken by a worker that died before starting it: enqueued again", job.id)
         return False
     status = job.get_status(refresh=False)
-    if status == JobStatus.STARTED and _worker_gone(job.worker_name):
+    if status == JobStatus.STARTED and _worker_gone(job.worker_name, here):
         log.warning("%s was running on a worker that is gone: enqueued again", job.id)
         return False
     return status in LIVE
@@ -267,12 +272,12 @@ def reconcile(runtime) -> int:
     with runtime.db.session() as session:
         pending = session.execute(select(Outbox.id, Outbox.job, Outbox.target_id, Outbox.not_before).where(
             Outbox.done_at.is_(None), or_(Outbox.not_before.is_(None), Outbox.not_before <= horizon(runtime)))).all()
-    count, dropped = 0, _taken_and_dropped(runtime) if pending else set()
+    count, dropped, here = 0, _taken_and_dropped(runtime) if pending else set(), host_name(runtime)
     for start in range(0, len(pending), RECONCILE_CHUNK):
         chunk, handed = pending[start:start + RECONCILE_CHUNK], []
         jobs = Job.fetch_many([job_id(job, target_id) for _, job, target_id, _ in chunk], connection=runtime.redis)
         for (row_id, job, target_id, not_before), found in zip(chunk, jobs, strict=True):
-            if not _live(found, dropped) and _handed_over(runtime, job, target_id, not_before):
+            if not _live(found, dropped, here) and _handed_over(runtime, job, target_id, not_before):
                 handed.append(row_id)
                 if found is not None and found.id in dropped:
                     _forget_dropped(runtime, found.id)

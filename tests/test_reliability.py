@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -120,6 +121,30 @@ def test_a_job_held_by_a_killed_worker_is_enqueued_again(at_runtime):
     assert outbox.reconcile(at_runtime) == 0
     hold(at_runtime, message_id, f"another-host:{_dead_pid()}:abc")  # elsewhere: RQ's heartbeat decides
     assert outbox.reconcile(at_runtime) == 0
+
+
+def test_worker_host_names_the_host_a_reconciler_can_see_the_processes_of(at_runtime, monkeypatch):
+    """Two hosts (containers) must not judge each other's pids: WORKER_HOST names each."""
+    monkeypatch.setattr(at_runtime, "settings", replace(at_runtime.settings, worker_host="host-b"))
+    assert outbox.worker_name(at_runtime).startswith("host-b:")
+    message_id = queue_sms(at_runtime)
+    hold(at_runtime, message_id, dead_worker())  # the machine's own name: another host for host-b
+    assert outbox.reconcile(at_runtime) == 0
+    hold(at_runtime, message_id, f"host-b:{_dead_pid()}:abc")
+    assert outbox.reconcile(at_runtime) == 1
+
+
+def test_a_started_job_outlives_its_silent_worker_by_worker_heartbeat_seconds(runtime, monkeypatch):
+    """The started registry's deadline, after which RQ's cleanup on any host retries the job."""
+    from workers import worker as worker_module
+    worker = worker_module.GatewayWorker([runtime.queue], runtime)
+    job = SimpleNamespace(timeout=60)
+    assert worker.get_heartbeat_ttl(job) == 120  # RQ's own for a 60-s job: the default changes nothing
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, worker_heartbeat_seconds=8))
+    assert worker.get_heartbeat_ttl(job) == 8
+    assert "WORKER_HEARTBEAT_SECONDS" in " ".join(Settings.from_env({"WORKER_HEARTBEAT_SECONDS": "0"}).problems())
+    production = Settings(env="production", worker_heartbeat_seconds=60)
+    assert any("WORKER_HEARTBEAT_SECONDS" in p for p in production.problems())
 
 
 def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_enqueued_again(runtime, monkeypatch):
