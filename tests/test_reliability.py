@@ -199,6 +199,8 @@ def test_a_worker_that_quits_without_being_asked_starts_again(monkeypatch):
         def __init__(self, queues, rt):
             self.stop_requested = False
             started.append(self)
+            if len(started) == 2:  # RQ names itself to Redis as it is made: still away
+                raise redis.ConnectionError("Redis still restarting")
 
         def reconcile(self):
             pass
@@ -206,7 +208,7 @@ def test_a_worker_that_quits_without_being_asked_starts_again(monkeypatch):
         def work(self, **options):
             if len(started) == 1:
                 raise redis.ConnectionError("Redis restarting")  # from RQ's teardown
-            if len(started) == 2:
+            if len(started) == 3:
                 return True  # RQ's loop broke on an error it did not handle
             self.stop_requested = True  # SIGTERM
 
@@ -216,7 +218,7 @@ def test_a_worker_that_quits_without_being_asked_starts_again(monkeypatch):
     monkeypatch.setattr(entry.signal, "signal", lambda *args: None)  # pytest's own handlers stay
     monkeypatch.setattr(entry.time, "sleep", lambda seconds: None)
     entry.main([])
-    assert len(started) == 3 and started[-1].stop_requested
+    assert len(started) == 4 and started[-1].stop_requested
     started.clear()
     entry.main(["--burst"])  # a burst run ends when its queue is empty, however it ended
     assert len(started) == 1
