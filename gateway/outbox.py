@@ -3,6 +3,7 @@ RQ job. If Redis is down or loses the job, the row is still there and `reconcile
 again; jobs are idempotent, so enqueuing one twice sends nothing twice."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -241,22 +242,53 @@ def _forget_dropped(runtime, found: str) -> None:
     runtime.redis.delete(intermediate.get_first_seen_key(found))
 
 
+# message id -> the provider's answer to a send whose record the database refused (down)
+UNRECORDED_KEY = "sms:unrecorded"
+
+
+def keep_unrecorded(runtime, message_id: int, values: dict) -> None:
+    """The provider answered but the database could not take the record: keep the answer in
+    Redis, so the reconciler records it instead of sending the SMS again."""
+    try:
+        runtime.redis.hset(UNRECORDED_KEY, str(message_id), json.dumps(values))
+    except RedisError as exc:  # both away: the send is released later, at least once
+        log.warning("message %s: outcome kept nowhere: %s", message_id, type(exc).__name__)
+
+
+def _record_late(session: Session, message_id: int, report_id: Optional[int], purpose: str, kept: bytes) -> bool:
+    values = json.loads(kept)
+    if not session.execute(update(Message).where(Message.id == message_id, Message.state == "sending")
+                           .values(**values)).rowcount:
+        return False
+    if values["state"] != "retry":
+        mark_done(session, "send_sms", message_id)
+    session.add(AuditEvent(actor="reconciler", action=f"{purpose}_{values['state']}", report_id=report_id,
+                           detail=f"message {message_id}: recorded late, the database was away"))
+    return True
+
+
 def _release_stalled_sends(runtime) -> int:
     """A message left `sending` by a worker that died mid-send goes back to `retry`. Its SMS may
     have reached the provider before the crash: at least once, because a lost alert costs more
-    than a repeated one."""
+    than a repeated one. One whose answer was kept in Redis (keep_unrecorded) is recorded."""
     cutoff = datetime.now(timezone.utc) - timedelta(seconds=SENDING_STALE_SECONDS * runtime.settings.time_scale)
     with runtime.db.session() as session:
-        stalled = session.execute(select(Message.id, Message.report_id).where(
+        stalled = session.execute(select(Message.id, Message.report_id, Message.purpose).where(
             Message.state == "sending", Message.updated_at < cutoff)).all()
+        kept = runtime.redis.hmget(UNRECORDED_KEY, [str(m) for m, _, _ in stalled]) if stalled else []
         released = 0
-        for message_id, report_id in stalled:
+        for (message_id, report_id, purpose), answer in zip(stalled, kept, strict=True):
+            if answer is not None:
+                _record_late(session, message_id, report_id, purpose, answer)
+                continue
             if session.execute(update(Message).where(Message.id == message_id, Message.state == "sending")
                                .values(state="retry")).rowcount:
                 released += 1
                 session.add(AuditEvent(actor="reconciler", action="send_released", report_id=report_id,
                                        detail=f"message {message_id}: its worker died mid-send; sent again"))
-        return released
+    if any(answer is not None for answer in kept):
+        runtime.redis.hdel(UNRECORDED_KEY, *[str(m) for (m, _, _), a in zip(stalled, kept, strict=True) if a])
+    return released
 
 
 def reconcile(runtime) -> int:

@@ -16,6 +16,7 @@ from conftest import wait_until
 from phone import Phone, flask_transport
 from rq.job import Job, JobStatus
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from config.settings import Settings
 from gateway import dispatch, outbox, roster
@@ -109,6 +110,38 @@ def test_a_send_stalled_by_a_dead_worker_is_released_and_sent(at_runtime, fake_a
     hold(at_runtime, message_id, dead_worker())
     assert outbox.reconcile(at_runtime) == 1  # ... until it is stale: released to retry
     assert send(message_id) == "sent" and len(fake_at.messages) == 1
+
+
+def test_a_send_the_database_could_not_record_is_recorded_late_not_sent_again(at_runtime, fake_at, monkeypatch):
+    """The database goes away between the provider's accept and the record: the answer waits
+    in Redis, and the reconciler records it once the message looks stalled, instead of
+    releasing it to be sent again."""
+    message_id = queue_sms(at_runtime)
+    provider_send, session = at_runtime.provider.send, at_runtime.db.session
+
+    def database_gone():
+        raise OperationalError("UPDATE messages", {}, Exception("server closed the connection"))
+
+    def send_then_lose_the_database(to, body):
+        result = provider_send(to, body)
+        monkeypatch.setattr(at_runtime.db, "session", database_gone)
+        return result
+
+    monkeypatch.setattr(at_runtime.provider, "send", send_then_lose_the_database)
+    with pytest.raises(OperationalError):
+        jobs.send_sms(message_id)
+    monkeypatch.setattr(at_runtime.db, "session", session)  # back
+    assert len(fake_at.messages) == 1
+    with at_runtime.db.session() as s:
+        assert s.get(Message, message_id).state == "sending"
+        s.execute(update(Message).where(Message.id == message_id).values(
+            updated_at=datetime.now(timezone.utc) - timedelta(seconds=outbox.SENDING_STALE_SECONDS + 1)))
+    outbox.reconcile(at_runtime)
+    with at_runtime.db.session() as s:
+        assert s.get(Message, message_id).state == "sent"
+        assert s.scalar(select(Outbox.done_at).where(Outbox.job == "send_sms", Outbox.target_id == message_id))
+    assert send(message_id) == "nothing to send: sent" and len(fake_at.messages) == 1
+    assert not at_runtime.redis.hlen(outbox.UNRECORDED_KEY)
 
 
 def test_a_job_held_by_a_killed_worker_is_enqueued_again(at_runtime):
