@@ -16,8 +16,8 @@ test: install lint ## install everything and run the whole test suite
 check: install lint ## the quick loop: lint and every test that starts no whole process, on both cores
 	$(PY) -m pytest -q -n 2 -m "not slow and not chaos"
 
-chaos: install ## the fault-injection suite alone, printing its table (it also runs in `make test`)
-	$(PY) -m pytest -q -s -m chaos tests/chaos
+chaos: install ## the fault-injection suite alone, on SQLite and PostgreSQL side by side, printing a table for each (it also runs in `make test`)
+	PY=$(PY) tests/chaos/run
 
 bench: install ## the benchmarks on loopback (about 10 minutes): the table on stdout and in var/bench/last.md
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }

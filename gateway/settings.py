@@ -118,6 +118,12 @@ class Settings:
     log_format: str = ""          # LOG_FORMAT: json or text; empty: json in production, text in development
     log_level: str = "info"       # LOG_LEVEL: debug, info, warning or error, for the gateway's own lines
     time_scale: float = 1.0       # TIME_SCALE: multiplies every wait (back-off, follow-up window); tests use 0.01
+    # WORKER_HOST: the host part of worker names; empty: the machine's host name. Workers that share one
+    # must share a process table: a reconciler takes a job from a worker of its own host whose pid is gone.
+    worker_host: str = ""
+    # WORKER_HEARTBEAT_SECONDS: a started job whose worker went silent this long is given to another
+    # worker. A worker sends nothing while a job runs, so it must exceed JOB_TIMEOUT_SECONDS.
+    worker_heartbeat_seconds: float = JOB_TIMEOUT_SECONDS + 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides) -> "Settings":
@@ -150,6 +156,9 @@ class Settings:
             log_format=(get("LOG_FORMAT") or "").lower(),
             log_level=(get("LOG_LEVEL") or cls.log_level).lower(),
             time_scale=_number("TIME_SCALE", get("TIME_SCALE"), cls.time_scale),
+            worker_host=get("WORKER_HOST") or "",
+            worker_heartbeat_seconds=_number("WORKER_HEARTBEAT_SECONDS", get("WORKER_HEARTBEAT_SECONDS"),
+                                             cls.worker_heartbeat_seconds),
             limit_ussd_sessions_per_hour=_number("LIMIT_USSD_SESSIONS_PER_HOUR", get("LIMIT_USSD_SESSIONS_PER_HOUR"),
                                                  cls.limit_ussd_sessions_per_hour),
             limit_reports_per_day=_number("LIMIT_REPORTS_PER_DAY", get("LIMIT_REPORTS_PER_DAY"),
@@ -232,6 +241,10 @@ class Settings:
                            "secret no callback can be trusted, without the token nothing can be sent")
         if self.production and self.time_scale != 1:
             out.append("TIME_SCALE is for tests and demos; production must not shorten its waits")
+        heartbeat = self.worker_heartbeat_seconds
+        if heartbeat < 1 or (self.production and heartbeat <= JOB_TIMEOUT_SECONDS):
+            out.append(f"WORKER_HEARTBEAT_SECONDS must be at least 1, and in production above JOB_TIMEOUT_SECONDS "
+                       f"({JOB_TIMEOUT_SECONDS}): a running job would be started again elsewhere")
         if self.production:
             out += self._production_problems()
         return out

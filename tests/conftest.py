@@ -27,7 +27,7 @@ ENV_NAMES = ("GATEWAY_ENV", "DATABASE_URL", "REDIS_URL", "AT_USERNAME", "AT_API_
              "INBOX_RETENTION_DAYS", "LIMIT_USSD_SESSIONS_PER_HOUR", "LIMIT_REPORTS_PER_DAY", "LIMIT_SMS_PER_HOUR",
              "ALLOWED_NETWORKS", "PROXY_HOPS", "SMS_PROVIDER", "SMS8X8_API_KEY", "SMS8X8_SUBACCOUNT_ID",
              "SMS8X8_SENDER_ID", "SMS8X8_API_URL", "SECRET_KEY", "METRICS_TOKEN", "STAFF_PASSWORD", "LOG_FORMAT",
-             "LOG_LEVEL", "LIMIT_SMS_SENT_PER_MINUTE")
+             "LOG_LEVEL", "LIMIT_SMS_SENT_PER_MINUTE", "WORKER_HOST", "WORKER_HEARTBEAT_SECONDS")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -51,7 +51,13 @@ def wait_until(check, timeout: float = 10.0, interval: float = 0.05):
     raise TimeoutError(f"condition not met within {timeout}s")
 
 
-def start_redis(workdir: Path) -> tuple[subprocess.Popen, int]:
+def redis_command(port: int, workdir: Path, appendonly: bool = False) -> list[str]:
+    """A private redis-server's command line; `appendonly` keeps an append-only file in `workdir`."""
+    return [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes" if appendonly else "no", "--dir", str(workdir), "--loglevel", "warning"]
+
+
+def start_redis(workdir: Path, appendonly: bool = False) -> tuple[subprocess.Popen, int]:
     """A redis-server on a free port. The port is free when chosen but another process may take
     it first (parallel test runs on one machine); then our server exits while the other one
     answers, so the server that answers must be ours (its process id)."""
@@ -60,8 +66,7 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, int]:
         pytest.fail("redis-server is not installed: run `make test`, which installs it")
     for _ in range(5):
         port = free_port()
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                 "no", "--dir", str(workdir), "--loglevel", "warning"], stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(redis_command(port, workdir, appendonly), stdout=subprocess.DEVNULL)
         client = redis.Redis(port=port)
         try:
             wait_until(lambda c=client, p=proc: _ping(c) or p.poll() is not None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from conftest import wait_until
 from phone import Phone, flask_transport
 from rq.job import Job, JobStatus
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from gateway.cases import dispatch, roster
 from gateway.errors import TransientSendError
@@ -111,6 +113,38 @@ def test_a_send_stalled_by_a_dead_worker_is_released_and_sent(at_runtime, fake_a
     assert send(message_id) == "sent" and len(fake_at.messages) == 1
 
 
+def test_a_send_the_database_could_not_record_is_recorded_late_not_sent_again(at_runtime, fake_at, monkeypatch):
+    """The database goes away between the provider's accept and the record: the answer waits
+    in Redis, and the reconciler records it once the message looks stalled, instead of
+    releasing it to be sent again."""
+    message_id = queue_sms(at_runtime)
+    provider_send, session = at_runtime.provider.send, at_runtime.db.session
+
+    def database_gone():
+        raise OperationalError("UPDATE messages", {}, Exception("server closed the connection"))
+
+    def send_then_lose_the_database(to, body):
+        result = provider_send(to, body)
+        monkeypatch.setattr(at_runtime.db, "session", database_gone)
+        return result
+
+    monkeypatch.setattr(at_runtime.provider, "send", send_then_lose_the_database)
+    with pytest.raises(OperationalError):
+        jobs.send_sms(message_id)
+    monkeypatch.setattr(at_runtime.db, "session", session)  # back
+    assert len(fake_at.messages) == 1
+    with at_runtime.db.session() as s:
+        assert s.get(Message, message_id).state == "sending"
+        s.execute(update(Message).where(Message.id == message_id).values(
+            updated_at=datetime.now(timezone.utc) - timedelta(seconds=outbox.SENDING_STALE_SECONDS + 1)))
+    outbox.reconcile(at_runtime)
+    with at_runtime.db.session() as s:
+        assert s.get(Message, message_id).state == "sent"
+        assert s.scalar(select(Outbox.done_at).where(Outbox.job == "send_sms", Outbox.target_id == message_id))
+    assert send(message_id) == "nothing to send: sent" and len(fake_at.messages) == 1
+    assert not at_runtime.redis.hlen(outbox.UNRECORDED_KEY)
+
+
 def test_a_job_held_by_a_killed_worker_is_enqueued_again(at_runtime):
     message_id = queue_sms(at_runtime)
     job = hold(at_runtime, message_id, dead_worker())
@@ -121,6 +155,30 @@ def test_a_job_held_by_a_killed_worker_is_enqueued_again(at_runtime):
     assert outbox.reconcile(at_runtime) == 0
     hold(at_runtime, message_id, f"another-host:{_dead_pid()}:abc")  # elsewhere: RQ's heartbeat decides
     assert outbox.reconcile(at_runtime) == 0
+
+
+def test_worker_host_names_the_host_a_reconciler_can_see_the_processes_of(at_runtime, monkeypatch):
+    """Two hosts (containers) must not judge each other's pids: WORKER_HOST names each."""
+    monkeypatch.setattr(at_runtime, "settings", replace(at_runtime.settings, worker_host="host-b"))
+    assert outbox.worker_name(at_runtime).startswith("host-b:")
+    message_id = queue_sms(at_runtime)
+    hold(at_runtime, message_id, dead_worker())  # the machine's own name: another host for host-b
+    assert outbox.reconcile(at_runtime) == 0
+    hold(at_runtime, message_id, f"host-b:{_dead_pid()}:abc")
+    assert outbox.reconcile(at_runtime) == 1
+
+
+def test_a_started_job_outlives_its_silent_worker_by_worker_heartbeat_seconds(runtime, monkeypatch):
+    """The started registry's deadline, after which RQ's cleanup on any host retries the job."""
+    from workers import worker as worker_module
+    worker = worker_module.GatewayWorker([runtime.queue], runtime)
+    job = SimpleNamespace(timeout=60)
+    assert worker.get_heartbeat_ttl(job) == 120  # RQ's own for a 60-s job: the default changes nothing
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, worker_heartbeat_seconds=8))
+    assert worker.get_heartbeat_ttl(job) == 8
+    assert "WORKER_HEARTBEAT_SECONDS" in " ".join(Settings.from_env({"WORKER_HEARTBEAT_SECONDS": "0"}).problems())
+    production = Settings(env="production", worker_heartbeat_seconds=60)
+    assert any("WORKER_HEARTBEAT_SECONDS" in p for p in production.problems())
 
 
 def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_enqueued_again(runtime, monkeypatch):
@@ -175,6 +233,8 @@ def test_a_worker_that_quits_without_being_asked_starts_again(monkeypatch):
         def __init__(self, queues, rt):
             self.stop_requested = False
             started.append(self)
+            if len(started) == 2:  # RQ names itself to Redis as it is made: still away
+                raise redis.ConnectionError("Redis still restarting")
 
         def reconcile(self):
             pass
@@ -182,7 +242,7 @@ def test_a_worker_that_quits_without_being_asked_starts_again(monkeypatch):
         def work(self, **options):
             if len(started) == 1:
                 raise redis.ConnectionError("Redis restarting")  # from RQ's teardown
-            if len(started) == 2:
+            if len(started) == 3:
                 return True  # RQ's loop broke on an error it did not handle
             self.stop_requested = True  # SIGTERM
 
@@ -192,7 +252,7 @@ def test_a_worker_that_quits_without_being_asked_starts_again(monkeypatch):
     monkeypatch.setattr(entry.signal, "signal", lambda *args: None)  # pytest's own handlers stay
     monkeypatch.setattr(entry.time, "sleep", lambda seconds: None)
     entry.main([])
-    assert len(started) == 3 and started[-1].stop_requested
+    assert len(started) == 4 and started[-1].stop_requested
     started.clear()
     entry.main(["--burst"])  # a burst run ends when its queue is empty, however it ended
     assert len(started) == 1

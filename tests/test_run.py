@@ -21,6 +21,7 @@ import termios
 import threading
 import time
 import zlib
+from pathlib import Path
 
 import pytest
 import redis
@@ -53,6 +54,28 @@ def _dial_report(stack: Stack) -> str:
     assert all(len(s) <= 182 for s in screens)
     assert screens[-1].startswith("END ") and "Kode: " in screens[-1], screens[-1]
     return screens[-1].split("Kode: ")[1][:6]
+
+
+def test_a_killed_web_process_is_started_again(stack):
+    """An out-of-memory kill of the web process must not stop the hotline: granian starts it
+    again (without --respawn-failed-workers it exited, and `make run` stopped everything)."""
+    s = stack()
+    procs = session_processes(s.proc.pid)
+    granian = {pid for pid, cmd in procs.items() if "granian" in cmd}
+    web = next(pid for pid in granian
+               if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) in granian)
+    os.kill(web, signal.SIGKILL)
+
+    def answers():
+        assert s.proc.poll() is None, s.log()
+        try:
+            return requests.get(f"{s.base_url}/healthz", timeout=2).status_code == 200 and web not in \
+                session_processes(s.proc.pid)
+        except requests.RequestException:
+            return False
+    wait_until(answers, timeout=60, interval=0.2)
+    assert "Unexpected exit" in s.log()
+    _dial_report(s)
 
 
 def test_make_run_serves_a_full_session_and_ctrl_c_stops_everything(stack):

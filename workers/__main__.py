@@ -31,14 +31,17 @@ def main(argv=None) -> None:
     rt = runtime()
     logs.configure(json_lines=rt.settings.json_logs, level=rt.settings.log_level_number)
     while True:
-        worker = GatewayWorker([rt.queue], rt)
-        try:
+        worker = None
+        try:  # RQ's worker talks to Redis as it is made: Redis may still be away when it starts again
+            worker = GatewayWorker([rt.queue], rt)
             worker.reconcile()
             worker.work(burst=args.burst, with_scheduler=True,
                         logging_level=max(rt.settings.log_level_number, logging.INFO))
         except RedisError as exc:  # raised by RQ's own teardown while Redis is still away
+            if worker is None and args.burst:
+                raise
             log.warning("worker lost Redis: %s", type(exc).__name__)
-        if args.burst or worker.stop_requested:
+        if args.burst or (worker is not None and worker.stop_requested):
             return
         # RQ's handlers call into Redis; until the next worker installs them, a signal just ends us.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

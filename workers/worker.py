@@ -35,7 +35,7 @@ class GatewayWorker(SimpleWorker):
         self.reconcile_every = outbox.reconcile_interval(runtime)
         # RQ checks for maintenance between jobs and whenever its blocking dequeue times out,
         # which is worker_ttl - 15 seconds.
-        super().__init__(queues, connection=runtime.redis, name=outbox.worker_name(),
+        super().__init__(queues, connection=runtime.redis, name=outbox.worker_name(runtime),
                          worker_ttl=self.reconcile_every + 15, maintenance_interval=self.reconcile_every, **kwargs)
 
     stop_requested = False  # by a signal (SIGTERM, Ctrl-C), as opposed to quitting on an error
@@ -57,6 +57,13 @@ class GatewayWorker(SimpleWorker):
                 return
             self._last_beat = (at, ttl)
         super().heartbeat(timeout, pipeline)
+
+    def get_heartbeat_ttl(self, job) -> int:
+        """How long a started job stays `started` without a word from this worker: after that,
+        RQ's registry cleanup on any host gives it to another worker. RQ's own figure is the
+        job's timeout plus 60 s; WORKER_HEARTBEAT_SECONDS lets a test take a killed host's
+        jobs over without waiting that long."""
+        return max(1, round(self.runtime.settings.worker_heartbeat_seconds))
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()

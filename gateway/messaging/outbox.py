@@ -3,6 +3,7 @@ RQ job. If Redis is down or loses the job, the row is still there and `reconcile
 again; jobs are idempotent, so enqueuing one twice sends nothing twice."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -157,17 +158,22 @@ def enqueue(runtime: Runtime, job: str, target_id: int, not_before: Optional[dat
     return True
 
 
-def worker_name() -> str:
+def host_name(runtime=None) -> str:
+    """The host part of this process's worker names: WORKER_HOST, else the machine's host name."""
+    return (runtime.settings.worker_host if runtime is not None else "") or socket.gethostname()
+
+
+def worker_name(runtime=None) -> str:
     """Workers are named host:pid:nonce, so a reconciler on the same host can tell at once
     that the worker holding a job was killed (RQ itself notices only when its heartbeat expires)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+    return f"{host_name(runtime)}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
-def _worker_gone(name: Optional[str]) -> bool:
+def _worker_gone(name: Optional[str], here: str) -> bool:
     host, _, rest = (name or "").partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another host: left to RQ's heartbeat expiry
+    if host != here or not pid.isdigit():
+        return False  # another host: left to RQ's heartbeat expiry (WORKER_HEARTBEAT_SECONDS)
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -193,7 +199,7 @@ RECONCILE_CHUNK = 500  # job look-ups per Redis round trip
 TAKEN_AND_DROPPED_SECONDS = 1.0
 
 
-def _live(job: Optional[Job], dropped: set[str]) -> bool:
+def _live(job: Optional[Job], dropped: set[str], here: str) -> bool:
     """Whether RQ will run the job: not if Redis lost it, if its worker died holding it, or if a
     worker took it from the queue and died before starting it (`dropped`)."""
     if job is None:
@@ -202,7 +208,7 @@ def _live(job: Optional[Job], dropped: set[str]) -> bool:
         log.warning("%s was taken by a worker that died before starting it: enqueued again", job.id)
         return False
     status = job.get_status(refresh=False)
-    if status == JobStatus.STARTED and _worker_gone(job.worker_name):
+    if status == JobStatus.STARTED and _worker_gone(job.worker_name, here):
         log.warning("%s was running on a worker that is gone: enqueued again", job.id)
         return False
     return status in LIVE
@@ -229,22 +235,53 @@ def _forget_dropped(runtime: Runtime, found: str) -> None:
     runtime.redis.delete(intermediate.get_first_seen_key(found))
 
 
+# message id -> the provider's answer to a send whose record the database refused (down)
+UNRECORDED_KEY = "sms:unrecorded"
+
+
+def keep_unrecorded(runtime: Runtime, message_id: int, values: dict) -> None:
+    """The provider answered but the database could not take the record: keep the answer in
+    Redis, so the reconciler records it instead of sending the SMS again."""
+    try:
+        runtime.redis.hset(UNRECORDED_KEY, str(message_id), json.dumps(values))
+    except RedisError as exc:  # both away: the send is released later, at least once
+        log.warning("message %s: outcome kept nowhere: %s", message_id, type(exc).__name__)
+
+
+def _record_late(session: Session, message_id: int, report_id: Optional[int], purpose: str, kept: bytes) -> bool:
+    values = json.loads(kept)
+    if not session.execute(update(Message).where(Message.id == message_id, Message.state == MessageState.SENDING)
+                           .values(**values)).rowcount:
+        return False
+    if values["state"] != MessageState.RETRY:
+        mark_done(session, "send_sms", message_id)
+    session.add(AuditEvent(actor="reconciler", action=f"{purpose}_{values['state']}", report_id=report_id,
+                           detail=f"message {message_id}: recorded late, the database was away"))
+    return True
+
+
 def _release_stalled_sends(runtime: Runtime) -> int:
     """A message left `sending` by a worker that died mid-send goes back to `retry`. Its SMS may
     have reached the provider before the crash: at least once, because a lost alert costs more
-    than a repeated one."""
+    than a repeated one. One whose answer was kept in Redis (keep_unrecorded) is recorded."""
     cutoff = datetime.now(timezone.utc) - timedelta(seconds=SENDING_STALE_SECONDS * runtime.settings.time_scale)
     with runtime.db.session() as session:
-        stalled = session.execute(select(Message.id, Message.report_id).where(
+        stalled = session.execute(select(Message.id, Message.report_id, Message.purpose).where(
             Message.state == MessageState.SENDING, Message.updated_at < cutoff)).all()
+        kept = runtime.redis.hmget(UNRECORDED_KEY, [str(m) for m, _, _ in stalled]) if stalled else []
         released = 0
-        for message_id, report_id in stalled:
+        for (message_id, report_id, purpose), answer in zip(stalled, kept, strict=True):
+            if answer is not None:
+                _record_late(session, message_id, report_id, purpose, answer)
+                continue
             if session.execute(update(Message).where(Message.id == message_id, Message.state == MessageState.SENDING)
                                .values(state=MessageState.RETRY)).rowcount:
                 released += 1
                 session.add(AuditEvent(actor="reconciler", action="send_released", report_id=report_id,
                                        detail=f"message {message_id}: its worker died mid-send; sent again"))
-        return released
+    if any(answer is not None for answer in kept):
+        runtime.redis.hdel(UNRECORDED_KEY, *[str(m) for (m, _, _), a in zip(stalled, kept, strict=True) if a])
+    return released
 
 
 def reconcile(runtime: Runtime) -> int:
@@ -260,12 +297,12 @@ def reconcile(runtime: Runtime) -> int:
     with runtime.db.session() as session:
         pending = session.execute(select(Outbox.id, Outbox.job, Outbox.target_id, Outbox.not_before).where(
             Outbox.done_at.is_(None), or_(Outbox.not_before.is_(None), Outbox.not_before <= horizon(runtime)))).all()
-    count, dropped = 0, _taken_and_dropped(runtime) if pending else set()
+    count, dropped, here = 0, _taken_and_dropped(runtime) if pending else set(), host_name(runtime)
     for start in range(0, len(pending), RECONCILE_CHUNK):
         chunk, handed = pending[start:start + RECONCILE_CHUNK], []
         jobs = Job.fetch_many([job_id(job, target_id) for _, job, target_id, _ in chunk], connection=runtime.redis)
         for (row_id, job, target_id, not_before), found in zip(chunk, jobs, strict=True):
-            if not _live(found, dropped) and _handed_over(runtime, job, target_id, not_before):
+            if not _live(found, dropped, here) and _handed_over(runtime, job, target_id, not_before):
                 handed.append(row_id)
                 if found is not None and found.id in dropped:
                     _forget_dropped(runtime, found.id)

@@ -186,14 +186,20 @@ def _deliver(rt: Runtime, breaker: Breaker, message: Message, to: str, body: str
     state = RECORDED[result.outcome]
     # Cut to the column: PostgreSQL refuses a longer value, which would leave the row in `sending`.
     reason = result.reason[:Message.failure_reason.type.length] if result.reason else None
-    with rt.db.session() as session:
-        session.execute(update(Message).where(Message.id == message_id).values(
-            state=state, provider=provider, channel=channel, provider_message_id=result.provider_message_id,
-            status_code=result.status_code, failure_reason=reason), execution_options=UNSYNCED)
-        if not result.retryable:
-            outbox.mark_done(session, "send_sms", message_id)
-            session.add(AuditEvent(actor="sender", action=f"{message.purpose}_{state}", report_id=message.report_id,
-                                   detail=f"message {message_id}: {result.reason or result.status_code}"))
+    values = dict(state=state, provider=provider, channel=channel, provider_message_id=result.provider_message_id,
+                  status_code=result.status_code, failure_reason=reason)
+    try:
+        with rt.db.session() as session:
+            session.execute(update(Message).where(Message.id == message_id).values(**values),
+                            execution_options=UNSYNCED)
+            if not result.retryable:
+                outbox.mark_done(session, JobName.SEND_SMS, message_id)
+                session.add(AuditEvent(actor="sender", action=f"{message.purpose}_{state}",
+                                       report_id=message.report_id,
+                                       detail=f"message {message_id}: {result.reason or result.status_code}"))
+    except SQLAlchemyError:  # sent, but not recorded: the reconciler records it, not sends it again
+        outbox.keep_unrecorded(rt, message_id, values)
+        raise
     if result.retryable:
         raise TransientSendError(f"message {message_id}: {result.reason}")
     return state
