@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import redis
@@ -122,23 +124,33 @@ def _postgres_available() -> bool:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path, migrated_sqlite):
     """A fresh, migrated database: a SQLite file, then (same test again) a PostgreSQL schema."""
-    from gateway.store.migrate import upgrade
-
     if request.param == "sqlite":
         yield _fresh_sqlite(migrated_sqlite, tmp_path)
         return
+    with postgres_schema("t") as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """A migrated schema of its own at TEST_POSTGRES_URL, dropped afterwards; the test is
+    skipped with the reason when no PostgreSQL answers there."""
+    from gateway.store.migrate import upgrade
+
     if not _postgres_available():
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set TEST_POSTGRES_URL): PostgreSQL case skipped")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    upgrade(url)
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -106,6 +106,31 @@ class Provider(Protocol):
     def send(self, to: str, body: str) -> SendResult: ...
 
 
+def storable(text: str) -> str:
+    """JSON can escape half of a UTF-16 surrogate pair (`\\ud800`); such a string cannot be
+    encoded, so the message could never be stored and the provider would retry, then drop it.
+    Whole pairs become their one character, a lone half becomes U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def request_json():
+    """A JSON callback's body; the content type is not trusted to say so. A body nested deeper
+    than the parser can recurse is no callback either: refused like any body that is no object."""
+    try:
+        return request.get_json(force=True, silent=True)
+    except RecursionError:
+        return None
+
+
+def json_object(response) -> dict:
+    """A provider's JSON answer as a dict; anything else (HTML from a proxy, a list) as empty."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def plain_text(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
 

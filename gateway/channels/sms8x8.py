@@ -18,7 +18,7 @@ import re
 from typing import Any, Optional
 
 import requests
-from flask import Response, current_app, request
+from flask import Response, current_app
 
 from gateway.channels.base import (
     REJECTED,
@@ -29,7 +29,10 @@ from gateway.channels.base import (
     DeliveryReport,
     InboundSms,
     SendResult,
+    json_object,
     plain_text,
+    request_json,
+    storable,
     webhook_blueprint,
 )
 from gateway.intake import delivery, inbox
@@ -88,12 +91,6 @@ def _sender(raw: Any):
     return normalise(f"+{raw}" if raw.isdigit() and not raw.startswith("0") else raw)
 
 
-def _storable(text: str) -> str:
-    """JSON can escape half of a UTF-16 surrogate pair (`\\ud800`); such a string cannot be
-    encoded, so the message could never be stored and 8x8 would retry, then drop it. Whole pairs
-    become their one character, a lone half becomes U+FFFD."""
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
 
 def parse_sms(body: Any) -> InboundSms:
     """`source` that is not a phone number (an operator's alphanumeric sender) gives sender None:
@@ -104,7 +101,7 @@ def parse_sms(body: Any) -> InboundSms:
         raise BadCallback("missing payload.source")
     text = payload.get("body")
     return InboundSms(CHANNEL, umid, _sender(payload["source"]),
-                      _storable(text if isinstance(text, str) else "")[:TEXT_LIMIT])
+                      storable(text if isinstance(text, str) else "")[:TEXT_LIMIT])
 
 
 def parse_delivery(body: Any) -> DeliveryReport:
@@ -127,34 +124,18 @@ def parse_delivery(body: Any) -> DeliveryReport:
 bp = webhook_blueprint("sms8x8", "/8x8")
 
 
-def _body():
-    """8x8 sends JSON; the content type is not trusted to say so. A body nested deeper than the
-    parser can recurse is no callback either: refused like any other body that is not an object."""
-    try:
-        return request.get_json(force=True, silent=True)
-    except RecursionError:
-        return None
-
 
 @bp.post("/sms")
 def sms() -> Response:
-    return plain_text(inbox.receive(current_app.extensions["gateway"].runtime, parse_sms(_body())))
+    return plain_text(inbox.receive(current_app.extensions["gateway"].runtime, parse_sms(request_json())))
 
 
 @bp.post("/delivery")
 def delivery_report() -> Response:
-    return plain_text(delivery.apply(current_app.extensions["gateway"].runtime, parse_delivery(_body())))
+    return plain_text(delivery.apply(current_app.extensions["gateway"].runtime, parse_delivery(request_json())))
 
 
 # -- sending -----------------------------------------------------------------------------------
-
-def _json(response: requests.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
 
 def interpret(http_status: int, body: dict) -> SendResult:
     """One 8x8 answer as a SendResult: any other 4xx is final (the request itself is wrong)."""
@@ -196,4 +177,4 @@ class Sms8x8Provider:
             response = requests.post(self._url, json=payload, headers=self._headers, timeout=SMS_SEND_TIMEOUT_SECONDS)
         except requests.RequestException as exc:
             return SendResult(RETRY, reason=type(exc).__name__)
-        return interpret(response.status_code, _json(response))
+        return interpret(response.status_code, json_object(response))

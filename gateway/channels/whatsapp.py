@@ -36,7 +36,10 @@ from gateway.channels.base import (
     DeliveryReport,
     InboundSms,
     SendResult,
+    json_object,
     plain_text,
+    request_json,
+    storable,
     webhook_blueprint,
 )
 from gateway.intake import delivery, inbox
@@ -105,10 +108,6 @@ def _wamid(raw: Any) -> Optional[str]:
     return raw.strip() if isinstance(raw, str) and _WAMID.match(raw.strip()) else None
 
 
-def _storable(text: str) -> str:
-    """A lone UTF-16 surrogate cannot be stored; as in the 8x8 adapter it becomes U+FFFD."""
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
 
 def _message(raw: Any) -> Optional[InboundSms]:
     if not isinstance(raw, dict) or not (wamid := _wamid(raw.get("id"))):
@@ -120,7 +119,7 @@ def _message(raw: Any) -> Optional[InboundSms]:
     if kind in TEXT_TYPES:
         holder = raw.get(kind) if isinstance(raw.get(kind), dict) else {}
         text = holder.get("body" if kind == "text" else "text")
-        return InboundSms(CHANNEL, wamid, sender, _storable(text if isinstance(text, str) else "")[:TEXT_LIMIT])
+        return InboundSms(CHANNEL, wamid, sender, storable(text if isinstance(text, str) else "")[:TEXT_LIMIT])
     return InboundSms(CHANNEL, wamid, sender, "", kind=kind[:16])
 
 
@@ -189,19 +188,13 @@ def verify() -> Response:
     return plain_text("forbidden", 403)
 
 
-def _body():
-    try:
-        return request.get_json(force=True, silent=True)
-    except RecursionError:
-        return None
-
 
 @bp.post("/webhook")
 def webhook() -> Response:
     gateway = current_app.extensions["gateway"]
     runtime = gateway.runtime
     answers = []
-    for event in parse_webhook(_body(), gateway.settings.whatsapp_phone_number_id):
+    for event in parse_webhook(request_json(), gateway.settings.whatsapp_phone_number_id):
         if isinstance(event, DeliveryReport):
             answers.append(delivery.apply(runtime, event))
         else:
@@ -210,14 +203,6 @@ def webhook() -> Response:
 
 
 # -- sending ------------------------------------------------------------------------------------
-
-def _json(response: requests.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
 
 def interpret(http_status: int, body: dict) -> SendResult:
     """One Graph API answer as a SendResult. Any error not known to pass is final, so a
@@ -260,7 +245,7 @@ class WhatsAppProvider:
                                        timeout=SMS_SEND_TIMEOUT_SECONDS)
         except requests.RequestException as exc:
             return SendResult(RETRY, reason=type(exc).__name__)
-        return interpret(response.status_code, _json(response))
+        return interpret(response.status_code, json_object(response))
 
     def send(self, to: str, body: str) -> SendResult:
         """A free-form text: only within 24 hours of the person's last message."""

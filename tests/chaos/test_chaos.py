@@ -25,7 +25,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,18 +34,17 @@ import redis
 import requests
 from conftest import (
     ENV_NAMES,
-    POSTGRES_URL,
     ROOT,
     _ping,
-    _postgres_available,
     free_port,
+    postgres_schema,
     redis_command,
     start_redis,
     wait_until,
 )
 from phone import Phone, flask_transport, http_transport
 from rq.job import Job
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from stack import session_processes
 
 from flows.engine import State
@@ -238,18 +236,8 @@ def database(request, store, tmp_path):
         upgrade(url)
         yield url
         return
-    if not _postgres_available():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set TEST_POSTGRES_URL): PostgreSQL case skipped")
-    schema = f"chaos_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    upgrade(url)
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with postgres_schema("chaos") as url:
+        yield url
 
 
 @pytest.fixture
