@@ -471,7 +471,8 @@ def sim_app(settings_overrides):
     app.extensions["gateway"].runtime.db.dispose()
 
 
-def test_the_simulator_writes_on_whatsapp_and_reads_the_menu(sim_app, settings_overrides, monkeypatch, tmp_path):
+def _simulated_phone(sim_app, settings_overrides, monkeypatch):
+    """The simulator's WhatsApp phone posting to the app in this process, jobs run inline."""
     from gateway.cli import simulator
 
     runtime, client = sim_app.extensions["gateway"].runtime, sim_app.test_client()
@@ -483,7 +484,13 @@ def test_the_simulator_writes_on_whatsapp_and_reads_the_menu(sim_app, settings_o
 
     settings_overrides["var_dir"].mkdir(parents=True, exist_ok=True)
     sink = simulator.Sink(settings_overrides["var_dir"] / "sms-sink.log", simulator.PHONE)
-    phone = simulator.WhatsAppPhone(None, post_json, SECRET, sink, wait=2)
+    return runtime, post_json, sink, simulator.WhatsAppPhone(None, post_json, SECRET, sink, wait=2)
+
+
+def test_the_simulator_writes_on_whatsapp_and_reads_the_menu(sim_app, settings_overrides, monkeypatch, tmp_path):
+    from gateway.cli import simulator
+
+    _, post_json, sink, phone = _simulated_phone(sim_app, settings_overrides, monkeypatch)
     path = tmp_path / "script.yaml"
     path.write_text('steps:\n  - dial: true\n    expect: "1 Lapor rahasia"\n'
                     '  - press: "00"\n    expect: "Terima kasih."\n'
@@ -497,17 +504,8 @@ def test_the_simulator_writes_on_whatsapp_and_reads_the_menu(sim_app, settings_o
 def test_the_simulator_on_whatsapp_has_its_own_help_and_shows_alerts(sim_app, settings_overrides, monkeypatch):
     from gateway.cli import simulator
 
-    runtime, client = sim_app.extensions["gateway"].runtime, sim_app.test_client()
+    runtime, _, sink, phone = _simulated_phone(sim_app, settings_overrides, monkeypatch)
     desk = roster.add(runtime, "polres_lahat", "Piket PPA Polres Lahat", DESK)
-
-    def post_json(path, raw, headers):
-        response = client.post(path, data=raw, headers=headers, content_type="application/json")
-        drain(runtime, monkeypatch)
-        return response.status_code, response.get_data(as_text=True)
-
-    settings_overrides["var_dir"].mkdir(parents=True, exist_ok=True)
-    sink = simulator.Sink(settings_overrides["var_dir"] / "sms-sink.log", simulator.PHONE)
-    phone = simulator.WhatsAppPhone(None, post_json, SECRET, sink, wait=2)
     lines, out = iter(["Halo", "tolong adik saya disekap majikan di lahat", "quit"]), []
     simulator.interactive(phone, sink, simulator.Responders(list), read=lambda: next(lines), echo=out.append)
     text = "\n".join(out)
