@@ -10,8 +10,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: install ## start web, worker and Redis locally; Ctrl-C stops them
 	bin/run
 
-test: install lint ## install everything and run the whole test suite
-	$(PY) -m pytest
+test: install lint ## install everything and run the whole test suite (the fault suite last, both stores side by side)
+	$(PY) -m pytest -m "not chaos"
+	PY=$(PY) tests/chaos/run
 
 check: install lint ## the quick loop: lint and every test that starts no whole process, on both cores
 	$(PY) -m pytest -q -n 2 -m "not slow and not chaos"
