@@ -25,8 +25,9 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts" / 
 PHONE = {"width": 360, "height": 740}  # a cheap Android phone's screen, in CSS pixels
 PHONES = ({"width": 390, "height": 844}, PHONE)
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (`make test` installs "
-                                                          "it: apt-get install chromium)")
+pytestmark = [pytest.mark.slow,  # a whole browser: `make test`, not the quick loop
+              pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (`make test` installs "
+                                                          "it: apt-get install chromium)")]
 
 
 class QuietHandler(WSGIRequestHandler):
