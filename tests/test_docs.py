@@ -7,8 +7,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-import pytest
-
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +81,14 @@ def test_the_quick_start_opens_the_readme_and_has_what_a_first_hour_needs():
     assert [head.index(step) for step in steps] == sorted(head.index(step) for step in steps)
 
 
-@pytest.mark.parametrize("text", ["DESIGN.md", "](../", "soon SMS"])
-def test_the_readme_points_at_nothing_a_clone_lacks(text):
-    assert text not in README
+def test_the_docs_link_only_to_files_a_clone_has():
+    """A relative link must name a file inside this repository that exists: a reader of a
+    clone has nothing else."""
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\((?!https?://|#|mailto:)([^)#\s]+)", page.read_text(encoding="utf-8")):
+            path = (page.parent / target).resolve()
+            assert path.is_relative_to(ROOT) and path.exists(), f"{page.relative_to(ROOT)} links to {target}"
+
+
+def test_the_readme_does_not_call_sms_a_future_channel():
+    assert "soon SMS" not in README
