@@ -3,6 +3,8 @@ like a log of what the worker would do, and stay fast and deterministic. The rea
 process is exercised by the end-to-end tests."""
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy import select
 
 from gateway.errors import TransientSendError
@@ -30,3 +32,20 @@ def drain(runtime, monkeypatch, skip=("finish_report",), rounds: int = 20) -> li
         if not progress:
             return ran
     return ran
+
+
+_sms_ids = itertools.count(1)
+
+
+def sms_texter(client, runtime, fake_at, monkeypatch, number: str):
+    """A function that texts the service from `number` through Africa's Talking's SMS webhook,
+    runs the jobs that follow, and returns the SMS that came back to that number."""
+    def text(body: str) -> list[str]:
+        seen = len(fake_at.messages)
+        response = client.post("/at/sms", data={"from": number, "to": "12345", "text": body,
+                                                "id": f"ATSMS_{next(_sms_ids):06d}", "date": "2026-11-28 10:00:00"})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        drain(runtime, monkeypatch)
+        return [m["message"] for m in fake_at.messages[seen:] if m["to"] == number]
+    return text
+

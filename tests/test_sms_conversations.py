@@ -7,7 +7,7 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from inline_jobs import drain
+from inline_jobs import drain, sms_texter
 from sqlalchemy import func, select, update
 
 from gateway.cases import roster
@@ -30,14 +30,7 @@ def phone(at_app, rt, fake_at, monkeypatch):
     client = at_app.test_client()
 
     def make(number: str):
-        def text(body: str) -> list[str]:
-            seen = len(fake_at.messages)
-            response = client.post("/at/sms", data={"from": number, "to": "12345", "text": body,
-                                                    "id": f"ATSMS_{next(_ids):06d}", "date": "2026-11-28 10:00:00"})
-            assert response.status_code == 200, response.get_data(as_text=True)
-            drain(rt, monkeypatch)
-            return [m["message"] for m in fake_at.messages[seen:] if m["to"] == number]
-        return text
+        return sms_texter(client, rt, fake_at, monkeypatch, number)
 
     return make
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fake_whatsapp import FakeWhatsApp
-from inline_jobs import drain
+from inline_jobs import drain, sms_texter
 from sqlalchemy import func, select, update
 
 from gateway.cases import roster
@@ -220,13 +220,7 @@ def chat(client, rt, fake_wa, monkeypatch):
 @pytest.fixture
 def sms(at_client, rt, fake_at, monkeypatch):
     def make(number: str):
-        def text(body: str) -> list[str]:
-            seen = len(fake_at.messages)
-            at_client.post("/at/sms", data={"from": number, "to": "12345", "text": body,
-                                            "id": f"ATSMS_{next(_ids):06d}"})
-            drain(rt, monkeypatch)
-            return [m["message"] for m in fake_at.messages[seen:] if m["to"] == number]
-        return text
+        return sms_texter(at_client, rt, fake_at, monkeypatch, number)
     return make
 
 
