@@ -23,28 +23,17 @@ from africastalking.SMS import SMSService
 from flask import Response, current_app, request
 
 from flows.engine import Reply
-from gateway.channels.base import (
-    REJECTED,
-    RETRY,
-    SENT,
-    BadCallback,
-    Channel,
-    DeliveryReport,
-    InboundSms,
-    SendResult,
-    UssdHop,
-    plain_text,
-    webhook_blueprint,
-)
-from gateway.intake import delivery, inbox
+from gateway.channels import base
+from gateway.channels.base import REJECTED, RETRY, SENT, BadCallback, SendResult, UssdHop, plain_text
+from gateway.intake import take
 from gateway.phones import normalise
 from gateway.settings import SMS_SEND_TIMEOUT_SECONDS
 from gateway.store.states import MessageState
 
 log = logging.getLogger(__name__)
 
-CHANNEL = Channel.AT_USSD
-SMS_CHANNEL = Channel.AT_SMS
+CHANNEL = base.Channel.AT_USSD
+SMS_CHANNEL = base.Channel.AT_SMS
 USSD_LIMIT = 182
 SMS_TEXT_LIMIT = 2000  # a long concatenated SMS is a few hundred characters; the rest is not a person typing
 _SESSION_ID = re.compile(r"^[\w\-.:]{1,100}$")
@@ -98,20 +87,20 @@ def _provider_id(value: str) -> str:
     return value
 
 
-def parse_sms(form: Mapping[str, str]) -> InboundSms:
+def parse_sms(form: Mapping[str, str]) -> base.InboundSms:
     """`from` that is not a phone number (an operator's alphanumeric sender) gives sender None:
     stored and acknowledged, never answered."""
     provider_id, sender = _required(form, "id", "from")
-    return InboundSms(SMS_CHANNEL, _provider_id(provider_id), normalise(form.get("from")),
+    return base.InboundSms(SMS_CHANNEL, _provider_id(provider_id), normalise(form.get("from")),
                       (form.get("text") or "")[:SMS_TEXT_LIMIT])
 
 
-def parse_delivery(form: Mapping[str, str]) -> DeliveryReport:
+def parse_delivery(form: Mapping[str, str]) -> base.DeliveryReport:
     provider_id, status = _required(form, "id", "status")
     if status not in DELIVERY_STATES:
         raise BadCallback(f"unknown status {status!r}; allowed: {', '.join(DELIVERY_STATES)}")
     reason = (form.get("failureReason") or "").strip()[:64] or None
-    return DeliveryReport(_provider_id(provider_id), DELIVERY_STATES[status], status, reason)
+    return base.DeliveryReport(_provider_id(provider_id), DELIVERY_STATES[status], status, reason)
 
 
 def render(reply: Reply) -> str:
@@ -122,7 +111,7 @@ def render(reply: Reply) -> str:
 
 # -- the webhook -------------------------------------------------------------------------------
 
-bp = webhook_blueprint("at", "/at")
+bp = base.webhook_blueprint("at", "/at")
 
 
 @bp.post("/ussd")
@@ -133,12 +122,12 @@ def ussd() -> Response:
 
 @bp.post("/sms")
 def sms() -> Response:
-    return plain_text(inbox.receive(current_app.extensions["gateway"].runtime, parse_sms(request.form)))
+    return plain_text(take(base.runtime(), parse_sms(request.form)))
 
 
 @bp.post("/delivery")
 def delivery_report() -> Response:
-    return plain_text(delivery.apply(current_app.extensions["gateway"].runtime, parse_delivery(request.form)))
+    return plain_text(take(base.runtime(), parse_delivery(request.form)))
 
 
 @bp.post("/ussd/events")
@@ -153,18 +142,8 @@ def ussd_event() -> Response:
 class _RedirectableSMS(SMSService):
     def __init__(self, username: str, api_key: str, base_url: Optional[str]):
         self._override = base_url.rstrip("/") if base_url else None
-        self._http = requests.Session()  # one kept-alive connection instead of a new TCP+TLS one per SMS
         super().__init__(username, api_key)
-        self._read_environment_once()
-
-    def _read_environment_once(self) -> None:
-        """requests reads the environment (proxies and NO_PROXY, the CA bundle, ~/.netrc) again
-        on every call. One host, one process: the proxies and CA bundle it would find are taken
-        here, once, and the session keeps them."""
-        found = self._http.merge_environment_settings(self._baseUrl, {}, None, None, None)
-        self._http.proxies.update(found["proxies"])
-        self._http.verify = found["verify"]
-        self._http.trust_env = False
+        self._http = base.kept_session(self._baseUrl)
 
     def _init_service(self):
         super()._init_service()

@@ -3,21 +3,27 @@ closed set of send outcomes, the sender protocol, and the one way a provider's w
 blueprint is made (token check, plain-text answers, database-down handling).
 
 A provider module (`africastalking.py`, `sms8x8.py`) reads its own field names into these
-types and nothing outside it knows them; the intake reads only these types."""
+types and nothing outside it knows them; the intake reads only these types. Senders share the
+HTTP session that reads the environment once, and the JSON-over-HTTPS call (8x8, WhatsApp)."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
-from typing import Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
-from flask import Blueprint, Response, request
+import requests
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.phones import normalise
+from gateway.settings import SMS_SEND_TIMEOUT_SECONDS
 from gateway.store.states import MessageState
 from gateway.web.auth import USSD_ENDPOINTS, require_token, ussd_unavailable
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +137,11 @@ def json_object(response) -> dict:
     return body if isinstance(body, dict) else {}
 
 
+def runtime() -> Runtime:
+    """The app's runtime, for a webhook handler."""
+    return current_app.extensions["gateway"].runtime
+
+
 def plain_text(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
 
@@ -157,3 +168,34 @@ def webhook_blueprint(name: str, url_prefix: str, guard: Callable[[], Optional[R
     bp.register_error_handler(BadCallback, _bad_callback)
     bp.register_error_handler(SQLAlchemyError, _database_down)
     return bp
+
+
+def kept_session(url: str) -> requests.Session:
+    """One kept-alive connection per provider instead of a new TCP+TLS one per message.
+    requests reads the environment (proxies and NO_PROXY, the CA bundle, ~/.netrc) again on
+    every call; one host, one process: what it would find for `url` is taken once and kept."""
+    http = requests.Session()
+    found = http.merge_environment_settings(url, {}, None, None, None)
+    http.proxies.update(found["proxies"])
+    http.verify = found["verify"]
+    http.trust_env = False
+    return http
+
+
+class JsonApi:
+    """A provider API that takes one JSON POST per message with a bearer token (8x8, WhatsApp).
+    A network failure is RETRY; the provider's module reads its own answers (`interpret`)."""
+
+    def __init__(self, url: str, token: str, interpret: Callable[[int, dict], SendResult]):
+        self._url = url
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._http = kept_session(url)
+        self._interpret = interpret
+
+    def post(self, payload: dict) -> SendResult:
+        try:
+            response = self._http.post(self._url, json=payload, headers=self._headers,
+                                       timeout=SMS_SEND_TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            return SendResult(RETRY, reason=type(exc).__name__)
+        return self._interpret(response.status_code, json_object(response))

@@ -17,32 +17,17 @@ import logging
 import re
 from typing import Any, Optional
 
-import requests
-from flask import Response, current_app
+from flask import Response
 
-from gateway.channels.base import (
-    REJECTED,
-    RETRY,
-    SENT,
-    BadCallback,
-    Channel,
-    DeliveryReport,
-    InboundSms,
-    SendResult,
-    json_object,
-    plain_text,
-    request_json,
-    storable,
-    webhook_blueprint,
-)
-from gateway.intake import delivery, inbox
+from gateway.channels import base
+from gateway.channels.base import REJECTED, RETRY, SENT, BadCallback, SendResult, plain_text, request_json
+from gateway.intake import take
 from gateway.phones import normalise
-from gateway.settings import SMS_SEND_TIMEOUT_SECONDS
 from gateway.store.states import MessageState
 
 log = logging.getLogger(__name__)
 
-CHANNEL = Channel.SMS_8X8
+CHANNEL = base.Channel.SMS_8X8
 INBOUND_SMS, DELIVERY_RECEIPT = "inbound_message_received", "outbound_message_status_changed"
 TEXT_LIMIT = 2000  # as for Africa's Talking: a long concatenated SMS is a few hundred characters
 REASON_LENGTH = 64
@@ -92,7 +77,7 @@ def _sender(raw: Any):
 
 
 
-def parse_sms(body: Any) -> InboundSms:
+def parse_sms(body: Any) -> base.InboundSms:
     """`source` that is not a phone number (an operator's alphanumeric sender) gives sender None:
     stored and acknowledged, never answered."""
     payload = _payload(body, INBOUND_SMS)
@@ -100,11 +85,11 @@ def parse_sms(body: Any) -> InboundSms:
     if not payload.get("source"):
         raise BadCallback("missing payload.source")
     text = payload.get("body")
-    return InboundSms(CHANNEL, umid, _sender(payload["source"]),
-                      storable(text if isinstance(text, str) else "")[:TEXT_LIMIT])
+    return base.InboundSms(CHANNEL, umid, _sender(payload["source"]),
+                           base.storable(text if isinstance(text, str) else "")[:TEXT_LIMIT])
 
 
-def parse_delivery(body: Any) -> DeliveryReport:
+def parse_delivery(body: Any) -> base.DeliveryReport:
     payload = _payload(body, DELIVERY_RECEIPT)
     umid = _umid(payload)
     status = payload.get("status")
@@ -116,23 +101,23 @@ def parse_delivery(body: Any) -> DeliveryReport:
     if state not in DELIVERY_STATES:
         raise BadCallback(f"unknown status.state {state!r}; allowed: {', '.join(DELIVERY_STATES)}")
     detail = ": ".join(str(status[k]) for k in ("detail", "errorMessage") if status.get(k))
-    return DeliveryReport(umid, DELIVERY_STATES[state], state, detail[:REASON_LENGTH] or None)
+    return base.DeliveryReport(umid, DELIVERY_STATES[state], state, detail[:REASON_LENGTH] or None)
 
 
 # -- the webhook -------------------------------------------------------------------------------
 
-bp = webhook_blueprint("sms8x8", "/8x8")
+bp = base.webhook_blueprint("sms8x8", "/8x8")
 
 
 
 @bp.post("/sms")
 def sms() -> Response:
-    return plain_text(inbox.receive(current_app.extensions["gateway"].runtime, parse_sms(request_json())))
+    return plain_text(take(base.runtime(), parse_sms(request_json())))
 
 
 @bp.post("/delivery")
 def delivery_report() -> Response:
-    return plain_text(delivery.apply(current_app.extensions["gateway"].runtime, parse_delivery(request_json())))
+    return plain_text(take(base.runtime(), parse_delivery(request_json())))
 
 
 # -- sending -----------------------------------------------------------------------------------
@@ -161,8 +146,8 @@ class Sms8x8Provider:
 
     def __init__(self, api_key: str, subaccount_id: str, sender_id: Optional[str] = None,
                  api_url: str = "https://sms.8x8.id"):
-        self._url = f"{api_url.rstrip('/')}/api/v1/subaccounts/{subaccount_id}/messages"
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self._api = base.JsonApi(f"{api_url.rstrip('/')}/api/v1/subaccounts/{subaccount_id}/messages", api_key,
+                                 interpret)
         self._sender_id = sender_id
 
     @classmethod
@@ -173,8 +158,4 @@ class Sms8x8Provider:
         payload = {"destination": to, "text": body, "encoding": "AUTO"}
         if self._sender_id:
             payload["source"] = self._sender_id
-        try:
-            response = requests.post(self._url, json=payload, headers=self._headers, timeout=SMS_SEND_TIMEOUT_SECONDS)
-        except requests.RequestException as exc:
-            return SendResult(RETRY, reason=type(exc).__name__)
-        return interpret(response.status_code, json_object(response))
+        return self._api.post(payload)

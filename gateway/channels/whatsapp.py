@@ -24,32 +24,17 @@ import logging
 import re
 from typing import Any, Iterator, Optional, Sequence, Union
 
-import requests
 from flask import Response, current_app, request
 
-from gateway.channels.base import (
-    REJECTED,
-    RETRY,
-    SENT,
-    BadCallback,
-    Channel,
-    DeliveryReport,
-    InboundSms,
-    SendResult,
-    json_object,
-    plain_text,
-    request_json,
-    storable,
-    webhook_blueprint,
-)
-from gateway.intake import delivery, inbox
+from gateway.channels import base
+from gateway.channels.base import REJECTED, RETRY, SENT, BadCallback, DeliveryReport, InboundSms, SendResult
+from gateway.intake import take
 from gateway.phones import normalise
-from gateway.settings import SMS_SEND_TIMEOUT_SECONDS
 from gateway.store.states import MessageState
 
 log = logging.getLogger(__name__)
 
-CHANNEL = Channel.WHATSAPP
+CHANNEL = base.Channel.WHATSAPP
 TEXT_LIMIT = 2000      # as for SMS: what is longer is no person typing for help
 SEND_LIMIT = 4096      # a WhatsApp text message's body
 REASON_LENGTH = 64
@@ -88,7 +73,7 @@ def require_signature() -> Optional[Response]:
     secret = current_app.extensions["gateway"].settings.whatsapp_app_secret
     given = request.headers.get("X-Hub-Signature-256", "")
     if not secret or not hmac.compare_digest(given.encode(), signature(request.get_data(cache=True), secret).encode()):
-        return plain_text("forbidden", 403)
+        return base.plain_text("forbidden", 403)
     return None
 
 
@@ -119,7 +104,7 @@ def _message(raw: Any) -> Optional[InboundSms]:
     if kind in TEXT_TYPES:
         holder = raw.get(kind) if isinstance(raw.get(kind), dict) else {}
         text = holder.get("body" if kind == "text" else "text")
-        return InboundSms(CHANNEL, wamid, sender, storable(text if isinstance(text, str) else "")[:TEXT_LIMIT])
+        return InboundSms(CHANNEL, wamid, sender, base.storable(text if isinstance(text, str) else "")[:TEXT_LIMIT])
     return InboundSms(CHANNEL, wamid, sender, "", kind=kind[:16])
 
 
@@ -174,7 +159,7 @@ def parse_webhook(body: Any, phone_number_id: Optional[str] = None) -> list[Even
 
 # -- the webhook --------------------------------------------------------------------------------
 
-bp = webhook_blueprint("wa", "/wa", guard=require_signature)
+bp = base.webhook_blueprint("wa", "/wa", guard=require_signature)
 
 
 @bp.get("/webhook")
@@ -184,22 +169,17 @@ def verify() -> Response:
     given, challenge = request.args.get("hub.verify_token", ""), request.args.get("hub.challenge", "")
     if (expected and request.args.get("hub.mode") == "subscribe" and _CHALLENGE.match(challenge)
             and hmac.compare_digest(given.encode(), expected.encode())):
-        return plain_text(challenge)
-    return plain_text("forbidden", 403)
+        return base.plain_text(challenge)
+    return base.plain_text("forbidden", 403)
 
 
 
 @bp.post("/webhook")
 def webhook() -> Response:
-    gateway = current_app.extensions["gateway"]
-    runtime = gateway.runtime
-    answers = []
-    for event in parse_webhook(request_json(), gateway.settings.whatsapp_phone_number_id):
-        if isinstance(event, DeliveryReport):
-            answers.append(delivery.apply(runtime, event))
-        else:
-            answers.append(inbox.receive(runtime, event))
-    return plain_text("; ".join(answers) or "nothing to do")
+    runtime = base.runtime()
+    answers = [take(runtime, event)
+               for event in parse_webhook(base.request_json(), runtime.settings.whatsapp_phone_number_id)]
+    return base.plain_text("; ".join(answers) or "nothing to do")
 
 
 # -- sending ------------------------------------------------------------------------------------
@@ -231,25 +211,15 @@ class WhatsAppProvider:
     name = "whatsapp"
 
     def __init__(self, token: str, phone_number_id: str, api_url: str):
-        self._url = f"{api_url.rstrip('/')}/{phone_number_id}/messages"
-        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        self._http = requests.Session()
+        self._api = base.JsonApi(f"{api_url.rstrip('/')}/{phone_number_id}/messages", token, interpret)
 
     @classmethod
     def from_settings(cls, s) -> WhatsAppProvider:
         return cls(s.whatsapp_token or "", s.whatsapp_phone_number_id or "", s.whatsapp_api_url)
 
-    def _post(self, payload: dict) -> SendResult:
-        try:
-            response = self._http.post(self._url, json=payload, headers=self._headers,
-                                       timeout=SMS_SEND_TIMEOUT_SECONDS)
-        except requests.RequestException as exc:
-            return SendResult(RETRY, reason=type(exc).__name__)
-        return interpret(response.status_code, json_object(response))
-
     def send(self, to: str, body: str) -> SendResult:
         """A free-form text: only within 24 hours of the person's last message."""
-        return self._post({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to.lstrip("+"),
+        return self._api.post({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to.lstrip("+"),
                            "type": "text", "text": {"preview_url": False, "body": body[:SEND_LIMIT]}})
 
     def send_template(self, to: str, name: str, language: str, params: Sequence[str]) -> SendResult:
@@ -257,5 +227,5 @@ class WhatsAppProvider:
         template: dict = {"name": name, "language": {"code": language}}
         if params:
             template["components"] = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}]
-        return self._post({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to.lstrip("+"),
+        return self._api.post({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to.lstrip("+"),
                            "type": "template", "template": template})
