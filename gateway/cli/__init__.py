@@ -13,8 +13,8 @@ from gateway.cases import retention, roster
 from gateway.cli import community as community_cli
 from gateway.cli import diagram, simulator
 from gateway.cli.runtime import cli_runtime as _runtime
+from gateway.cli.runtime import exit_1_if, or_fail, removal
 from gateway.cli.staff import staff
-from gateway.errors import ConfigError
 from gateway.messaging import outbox
 from gateway.runtime import data_key
 from gateway.store.migrate import upgrade
@@ -44,8 +44,7 @@ def validate_config(show: bool) -> None:
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     click.echo(f"{len(rendered)} screens checked, {len(content.directory.warnings)} warnings, {len(problems)} errors")
-    if problems:
-        raise SystemExit(1)
+    exit_1_if(problems)
 
 
 @click.command("db-upgrade")
@@ -70,10 +69,7 @@ def responders() -> None:
               help="sms, or wa: WhatsApp, with SMS when WhatsApp fails or no template fits.")
 @with_appcontext
 def responders_add(agency: str, name: str, phone: str, alert_channel: str) -> None:
-    try:
-        r = roster.add(_runtime(True), agency, name, phone, alert_channel=alert_channel)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    r = or_fail(lambda: roster.add(_runtime(True), agency, name, phone, alert_channel=alert_channel))
     click.echo(f"responder {r.id} added to {agency}")
 
 
@@ -86,23 +82,14 @@ def responders_list(agency: str) -> None:
         click.echo(f"{r.id}\t{r.agency_id}\t{r.phone}\t{r.name}{'  (demo)' if r.demo else ''}{whatsapp}")
 
 
-@responders.command("remove")
-@click.argument("responder_id", type=int)
-@with_appcontext
-def responders_remove(responder_id: int) -> None:
-    if not roster.remove(_runtime(), responder_id):
-        raise click.ClickException(f"no responder {responder_id}")
-    click.echo(f"responder {responder_id} removed")
+removal(responders, click.argument("responder_id", type=int), roster.remove, "responder")
 
 
 @responders.command("demo")
 @with_appcontext
 def responders_demo() -> None:
     """Give every agency a fictitious demo desk (local sink or sandbox only)."""
-    try:
-        count = roster.load_demo(_runtime(True))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    count = or_fail(lambda: roster.load_demo(_runtime(True)))
     click.echo(f"demo roster loaded for {count} agencies")
 
 
@@ -122,8 +109,7 @@ def backlog(minutes: int) -> None:
     for job, target_id, attempts, created_at, status in rows:
         click.echo(f"{job}\t{target_id}\tattempts={attempts}\tsince={created_at:%Y-%m-%d %H:%M}\t{status}")
     click.echo(f"{len(rows)} outbox entries open for more than {minutes} minutes")
-    if rows:
-        raise SystemExit(1)
+    exit_1_if(rows)
 
 
 @click.command("rotate-key")

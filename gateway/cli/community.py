@@ -7,15 +7,7 @@ import click
 from flask.cli import with_appcontext
 
 from gateway.cases import community
-from gateway.cli.runtime import cli_runtime
-from gateway.errors import ConfigError
-
-
-def _or_fail(action):
-    try:
-        return action()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+from gateway.cli.runtime import cli_runtime, or_fail, removal
 
 
 @click.group("volunteers")
@@ -29,7 +21,7 @@ def volunteers() -> None:
 @click.option("--phone", required=True)
 @with_appcontext
 def volunteers_add(name: str, region: str, phone: str) -> None:
-    volunteer = _or_fail(lambda: community.add_volunteer(cli_runtime(True), name, region, phone))
+    volunteer = or_fail(lambda: community.add_volunteer(cli_runtime(True), name, region, phone))
     click.echo(f"volunteer {volunteer.id} added for {volunteer.region_code}")
 
 
@@ -40,13 +32,7 @@ def volunteers_list() -> None:
         click.echo(f"{v.id}\t{v.region_code}\t{v.name}")
 
 
-@volunteers.command("remove")
-@click.argument("volunteer_id", type=int)
-@with_appcontext
-def volunteers_remove(volunteer_id: int) -> None:
-    if not community.remove_volunteer(cli_runtime(), volunteer_id):
-        raise click.ClickException(f"no active volunteer {volunteer_id}")
-    click.echo(f"volunteer {volunteer_id} removed")
+removal(volunteers, click.argument("volunteer_id", type=int), community.remove_volunteer, "volunteer")
 
 
 @click.group("broadcast")
@@ -62,7 +48,7 @@ def broadcast() -> None:
 @with_appcontext
 def broadcast_add(region: str, body: str, send_at) -> None:
     when = send_at.replace(tzinfo=timezone.utc) if send_at else datetime.now(timezone.utc)
-    item = _or_fail(lambda: community.schedule_broadcast(cli_runtime(True), region, body, when))
+    item = or_fail(lambda: community.schedule_broadcast(cli_runtime(True), region, body, when))
     click.echo(f"broadcast {item.id} for {item.region_code} scheduled at {when:%Y-%m-%d %H:%M} UTC")
 
 

@@ -4,10 +4,10 @@ and where it leads. GitHub and most Markdown viewers draw Mermaid blocks as diag
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from flows.model import TextPart
+from gateway.cli.runtime import cli_runtime
 
 LABEL_LENGTH = 60  # characters of a screen's text shown in its box
 SHAPES = {"end": ('(["', '"])')}  # end screens are rounded; the rest are boxes
@@ -86,9 +86,7 @@ def render(content, lang: str) -> str:
 @with_appcontext
 def flow_diagram(lang: str) -> None:
     """Print the whole USSD tree as a Mermaid diagram in Markdown."""
-    content = current_app.extensions["gateway"].runtime.content
-    if content is None:
-        raise click.ClickException("config/ cannot be read; run `flask --app gateway validate-config`")
+    content = cli_runtime(need_content=True).content
     if lang not in content.catalog.languages:
         raise click.ClickException(f"no language {lang!r}; config/messages has {', '.join(content.catalog.languages)}")
     click.echo(render(content, lang), nl=False)

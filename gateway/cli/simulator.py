@@ -39,6 +39,14 @@ CHECKS = ("expect", "expect_regex", "save", "from")
 Post = Callable[[str, dict], tuple[int, str]]  # (path, form) -> (status, body)
 
 
+HELP = """Commands: dial | <keys> (answer the open screen) | timeout (leave it unanswered 60 s) |
+sms TEXT (from this phone) | responder TEXT (from the duty number last alerted, e.g. responder TERIMA K7Q2MX) |
+wait [SECONDS] (watch for SMS) | quit"""
+WHATSAPP_HELP = """Commands: MENU (open the menu) | anything else is a message from this phone: a key
+(1, 0 back, 00 end) or words (what happened and where, INFO OKI, STOP) | responder TEXT (an SMS from
+the duty number last alerted, e.g. responder TERIMA K7Q2MX) | wait [SECONDS] (watch for messages) | quit"""
+
+
 class SimulatorError(click.ClickException):
     """The stack answered in a way no phone would accept, or a script cannot be run."""
 
@@ -78,12 +86,10 @@ class Aggregator:
         self.session_id, self.inputs = None, []
         self.first_session = first_session  # a fixed id makes replaying a report file nothing new
 
-    def banner(self) -> str:
-        return f"Phone {self.phone}, service code {self.service_code}. {HELP}"
+    help = HELP
 
-    @property
-    def help(self) -> str:
-        return HELP
+    def banner(self) -> str:
+        return f"Phone {self.phone}, service code {self.service_code}. {self.help}"
 
     def show(self, screen: Screen) -> str:
         return show(screen)
@@ -144,12 +150,10 @@ class WhatsAppPhone(Aggregator):
         self.post_json, self.app_secret, self.sink, self.wait = post_json, app_secret, sink, wait
         self.session_id = "whatsapp"  # a chat is always open: every line is a message
 
-    def banner(self) -> str:
-        return f"Phone {self.phone} on WhatsApp. {WHATSAPP_HELP}"
+    help = WHATSAPP_HELP
 
-    @property
-    def help(self) -> str:
-        return WHATSAPP_HELP
+    def banner(self) -> str:
+        return f"Phone {self.phone} on WhatsApp. {self.help}"
 
     def show(self, screen: Screen) -> str:
         rule = "-" * 30
@@ -378,14 +382,6 @@ class Script:
 
 def _matches(step: dict, text: str, saved: dict) -> bool:
     return "expect_regex" not in step or re.search(_fill(step["expect_regex"], saved), text) is not None
-
-
-HELP = """Commands: dial | <keys> (answer the open screen) | timeout (leave it unanswered 60 s) |
-sms TEXT (from this phone) | responder TEXT (from the duty number last alerted, e.g. responder TERIMA K7Q2MX) |
-wait [SECONDS] (watch for SMS) | quit"""
-WHATSAPP_HELP = """Commands: MENU (open the menu) | anything else is a message from this phone: a key
-(1, 0 back, 00 end) or words (what happened and where, INFO OKI, STOP) | responder TEXT (an SMS from
-the duty number last alerted, e.g. responder TERIMA K7Q2MX) | wait [SECONDS] (watch for messages) | quit"""
 
 
 def interactive(aggregator: Aggregator, sink: Sink, responders: Responders, read: Callable[[], str] = input,

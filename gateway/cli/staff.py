@@ -9,9 +9,8 @@ import os
 import click
 from flask.cli import with_appcontext
 
-from gateway.cli.runtime import cli_runtime
+from gateway.cli.runtime import cli_runtime, or_fail, removal
 from gateway.console import accounts
-from gateway.errors import ConfigError
 
 
 @click.group("staff")
@@ -32,10 +31,7 @@ def staff_add(login: str, name: str, role: str, agency: str, lang: str) -> None:
     password = os.environ.get("STAFF_PASSWORD") or click.prompt("Password", hide_input=True,
                                                                   confirmation_prompt=True)
     runtime = cli_runtime(need_content=True)
-    try:
-        account = accounts.add(runtime, login, name, role, password, agency, lang)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    account = or_fail(lambda: accounts.add(runtime, login, name, role, password, agency, lang))
     click.echo(f"staff {account.id} ({account.login}, {account.role}) added")
 
 
@@ -47,24 +43,15 @@ def staff_list() -> None:
         click.echo(f"{account.id}\t{account.login}\t{account.role}\t{account.agency_id or '-'}\t{account.name}{lock}")
 
 
-@staff.command("remove")
-@click.argument("login")
-@with_appcontext
-def staff_remove(login: str) -> None:
-    """End an account's access at once (kept, inactive, for the audit trail)."""
-    if not accounts.remove(cli_runtime(), login):
-        raise click.ClickException(f"no active staff account {login!r}")
-    click.echo(f"staff {login} removed")
+removal(staff, click.argument("login"), accounts.remove, "staff account",
+        help="End an account's access at once (kept, inactive, for the audit trail).")
 
 
 @staff.command("demo")
 @with_appcontext
 def staff_demo() -> None:
     """Demo accounts for a local run, each with a new password, printed (refused in production)."""
-    try:
-        made = accounts.load_demo(cli_runtime(need_content=True))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    made = or_fail(lambda: accounts.load_demo(cli_runtime(need_content=True)))
     for account, password in made:
         where = f", {account.agency_id}" if account.agency_id else ""
         click.echo(f"{account.login:<18} password {password}   ({account.role}{where})")
