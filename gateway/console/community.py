@@ -4,8 +4,9 @@ Volunteer numbers are personal data: shown masked, never in full; removal takes 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Callable
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -38,19 +39,30 @@ def community_page():
                            delivery=delivery, regions=Labels(rt.content).regions())
 
 
+def _carry_out(action: Callable[[], Any], confirm: Callable[[Any], None]) -> Response:
+    """A community form's action: a refusal (unknown region, bad number or time) is flashed as
+    the form's error, what was done is audited and confirmed by `confirm`; back to the page."""
+    try:
+        done = action()
+    except ConfigError as exc:
+        flash(refusal(exc), "error")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    else:
+        confirm(done)
+    return redirect(url_for("console.community_page"))
+
+
 @bp.post("/community/volunteers")
 @auth.roles("operator")
 def volunteer_add():
-    rt = _runtime()
-    try:
-        volunteer = community.add_volunteer(rt, request.form.get("name", "").strip()[:100] or "-",
-                                            request.form.get("region", ""), request.form.get("phone", ""))
-    except ConfigError as exc:
-        flash(refusal(exc), "error")
-    else:
+    def confirm(volunteer):
         audit_operator_action("volunteer_added", f"volunteer {volunteer.id} for {volunteer.region_code}")
         flash(_("Volunteer %(id)s added.", id=volunteer.id), "info")
-    return redirect(url_for("console.community_page"))
+
+    return _carry_out(lambda: community.add_volunteer(_runtime(), request.form.get("name", "").strip()[:100] or "-",
+                                                      request.form.get("region", ""), request.form.get("phone", "")),
+                      confirm)
 
 
 @bp.post("/community/volunteers/<int:volunteer_id>/remove")
@@ -66,18 +78,14 @@ def volunteer_remove(volunteer_id: int):
 @bp.post("/community/broadcasts")
 @auth.roles("operator")
 def broadcast_add():
-    try:
-        send_at = _send_at(request.form.get("send_at", ""))
-        broadcast = community.schedule_broadcast(_runtime(), request.form.get("region", ""),
-                                                 request.form.get("body", ""), send_at)
-    except ConfigError as exc:
-        flash(refusal(exc), "error")
-    except ValueError as exc:
-        flash(str(exc), "error")
-    else:
+    def confirm(broadcast):
         audit_operator_action("broadcast_scheduled", f"broadcast {broadcast.id} for {broadcast.region_code}")
         flash(_("Broadcast %(id)s scheduled.", id=broadcast.id), "info")
-    return redirect(url_for("console.community_page"))
+
+    return _carry_out(lambda: community.schedule_broadcast(_runtime(), request.form.get("region", ""),
+                                                           request.form.get("body", ""),
+                                                           _send_at(request.form.get("send_at", ""))),
+                      confirm)
 
 
 def _send_at(value: str):
