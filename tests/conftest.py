@@ -192,27 +192,36 @@ def settings_overrides(sqlite_url, redis_url, data_key, tmp_path):
     return {"database_url": sqlite_url, "redis_url": redis_url, "data_key": data_key, "var_dir": tmp_path / "var"}
 
 
-@pytest.fixture
-def app(settings_overrides):
+@contextmanager
+def app_with(overrides: dict):
+    """An app for one test; its database pool and Redis connections closed after it."""
     from gateway import create_app
 
-    app = create_app(settings_overrides)
+    app = create_app(overrides)
     app.config["TESTING"] = True
-    yield app
-    runtime = app.extensions["gateway"].runtime
-    runtime.db.dispose()
-    runtime.redis.close()
+    try:
+        yield app
+    finally:
+        runtime = app.extensions["gateway"].runtime
+        runtime.db.dispose()
+        runtime.redis.close()
+
+
+def sandbox_at(fake_at) -> dict:
+    """Settings for a sandbox Africa's Talking account whose SDK sends to the local fake."""
+    return {"at_username": "sandbox", "at_api_key": fake_at.api_key, "at_api_url": fake_at.base_url}
+
+
+@pytest.fixture
+def app(settings_overrides):
+    with app_with(settings_overrides) as app:
+        yield app
 
 
 @pytest.fixture
 def at_app(settings_overrides, fake_at):
-    """The app with a sandbox Africa's Talking account whose SDK sends to the local fake."""
-    from gateway import create_app
-
-    app = create_app({**settings_overrides, "at_username": "sandbox", "at_api_key": fake_at.api_key,
-                      "at_api_url": fake_at.base_url})
-    yield app
-    app.extensions["gateway"].runtime.db.dispose()
+    with app_with({**settings_overrides, **sandbox_at(fake_at)}) as app:
+        yield app
 
 
 @pytest.fixture

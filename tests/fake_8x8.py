@@ -10,10 +10,8 @@ import json
 import re
 import uuid
 
-from fake_http import LocalFake
-from werkzeug.wrappers import Request, Response
-
-_PATH = re.compile(r"^/api/v1/subaccounts/(?P<sub>[A-Za-z0-9\-._&]{3,50})/messages$")
+from fake_http import BearerJsonApi
+from werkzeug.wrappers import Response
 
 
 def _json(body: dict, status: int) -> Response:
@@ -25,9 +23,16 @@ def _error(code: int, message: str, status: int) -> Response:
                   "timestamp": "2026-11-28T10:15:00.00Z"}, status)
 
 
-class Fake8x8(LocalFake):
+class Fake8x8(BearerJsonApi):
+    path = re.compile(r"^/api/v1/subaccounts/(?P<account>[A-Za-z0-9\-._&]{3,50})/messages$")
+    REFUSALS = {"route": (1300, "Not found", 404), "failure": (2000, "Injected failure", 500),
+                "token": (1200, "Request was not authenticated properly", 401),
+                "account": (1001, "Provided subAccountId doesn't belongs to your account", 400)}
+
+    _error = staticmethod(_error)
+
     def __init__(self, api_key: str = "fake-8x8-key", subaccount_id: str = "tppo-sumsel"):
-        super().__init__()
+        super().__init__(api_key, subaccount_id)
         self.api_key, self.subaccount_id = api_key, subaccount_id
         self._rejected_numbers: set[str] = set()
 
@@ -35,17 +40,7 @@ class Fake8x8(LocalFake):
         with self._cond:
             self._rejected_numbers.add(number)
 
-    def _dispatch(self, request: Request) -> Response:
-        match = _PATH.match(request.path)
-        if request.method != "POST" or not match:
-            return _error(1300, "Not found", 404)
-        if status := self._injected_failure():
-            return _error(2000, "Injected failure", status)
-        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return _error(1200, "Request was not authenticated properly", 401)
-        if match["sub"] != self.subaccount_id:
-            return _error(1001, "Provided subAccountId doesn't belongs to your account", 400)
-        body = request.get_json(silent=True) or {}
+    def _send(self, body: dict) -> Response:
         destination, text = body.get("destination"), body.get("text")
         if not destination or not re.match(r"^\+?[1-9]\d{6,14}$", destination) or destination in self._rejected_numbers:
             return _error(1002, "Invalid MSISDN format (not E.164 international number)", 400)

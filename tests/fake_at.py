@@ -37,7 +37,7 @@ import threading
 import uuid
 from typing import Callable
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from fake_http import LocalFake
 from werkzeug.wrappers import Request, Response
 
 # Per-recipient statusCode -> status word, as in AT's documentation.
@@ -62,13 +62,6 @@ PRICE_PER_PART = 0.8  # KES, the figure seen in AT's sample answers
 _E164 = re.compile(r"^\+\d{4,15}$")
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Drop werkzeug's per-request access log: it would flood test output."""
-
-    def log_request(self, code="-", size="-"):
-        pass
-
-
 def _text(body: str, status: int) -> Response:
     # AT's errors are plain text; the 401 one is exactly this content type.
     return Response(body, status=status, content_type="text/plain; charset=UTF-8")
@@ -79,7 +72,7 @@ def _parts(message: str) -> int:
     return 1 if len(message) <= 160 else math.ceil(len(message) / 153)
 
 
-class FakeAfricasTalking:
+class FakeAfricasTalking(LocalFake):
     """In-process fake AT SMS server with thread-safe failure injection.
 
     Recorded state (read via properties, which return snapshots under the lock):
@@ -87,67 +80,27 @@ class FakeAfricasTalking:
     per-recipient failure) and ``requests_seen`` (every POST to /messaging).
     """
 
+    path_prefix = "/version1"  # what to put in ``SMSService._baseUrl``
+
     def __init__(
         self,
         api_key: str = "fake-api-key",
         port: int = 0,
         on_message: Callable[[dict], None] | None = None,
     ):
+        super().__init__(port)
         self.api_key = api_key
-        self.port = port
         self.on_message = on_message
-        self._cond = threading.Condition()
         self._stopping = threading.Event()  # wakes hung requests on stop()
-        self._server = None
-        self._thread = None
         self.reset()
 
-    # ---- lifecycle -------------------------------------------------------
-
     def start(self) -> "FakeAfricasTalking":
-        if self._server is None:
-            self._stopping.clear()
-            self._server = make_server(
-                "127.0.0.1", self.port, self, threaded=True, request_handler=_QuietHandler
-            )
-            self.port = self._server.server_port
-            # Short poll interval: stop() waits for one poll, keep teardown fast.
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="fake-at",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
+        self._stopping.clear()
+        return super().start()
 
     def stop(self) -> None:
-        """Stop serving and close the listening socket (idempotent)."""
-        if self._server is None:
-            return
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> "FakeAfricasTalking":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """What to put in ``SMSService._baseUrl``."""
-        return f"http://127.0.0.1:{self.port}/version1"
-
-    # ---- recorded state --------------------------------------------------
-
-    @property
-    def messages(self) -> list[dict]:
-        with self._cond:
-            return list(self._messages)
+        super().stop()
 
     @property
     def rejected(self) -> list[dict]:
@@ -158,15 +111,6 @@ class FakeAfricasTalking:
     def requests_seen(self) -> int:
         with self._cond:
             return self._requests_seen
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict]:
-        """Block until at least ``count`` messages were accepted (or timeout).
-
-        Why: senders run in RQ workers/threads, so tests must wait, not poll.
-        """
-        with self._cond:
-            self._cond.wait_for(lambda: len(self._messages) >= count, timeout)
-            return list(self._messages)
 
     # ---- failure injection -----------------------------------------------
 
@@ -217,10 +161,6 @@ class FakeAfricasTalking:
             self._rng = random.Random(seed)
 
     # ---- WSGI app --------------------------------------------------------
-
-    def __call__(self, environ, start_response):
-        request = Request(environ)
-        return self._dispatch(request)(environ, start_response)
 
     def _dispatch(self, request: Request) -> Response:
         if request.path != "/version1/messaging":

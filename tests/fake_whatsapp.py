@@ -13,10 +13,8 @@ import json
 import re
 import uuid
 
-from fake_http import LocalFake
-from werkzeug.wrappers import Request, Response
-
-_PATH = re.compile(r"^/v\d+\.\d+/(?P<phone>\d+)/messages$")
+from fake_http import BearerJsonApi
+from werkzeug.wrappers import Response
 
 
 def _error(code: int, message: str, status: int) -> Response:
@@ -26,13 +24,19 @@ def _error(code: int, message: str, status: int) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
 
-class FakeWhatsApp(LocalFake):
+class FakeWhatsApp(BearerJsonApi):
     path_prefix = "/v24.0"
+    path = re.compile(r"^/v\d+\.\d+/(?P<account>\d+)/messages$")
+    REFUSALS = {"route": (100, "Unsupported post request", 400), "failure": (131000, "Something went wrong", 500),
+                "token": (190, "Error validating access token", 401),
+                "account": (100, "Unsupported post request. Object does not exist", 400)}
+
+    _error = staticmethod(_error)
 
     def __init__(self, token: str = "fake-wa-token", phone_number_id: str = "106540352242922",
                  approved: tuple[str, ...] = ("tppo_alert_v1", "kabar_kode_v1")):
-        super().__init__()
-        self.token, self.phone_number_id, self.approved = token, phone_number_id, set(approved)
+        super().__init__(token, phone_number_id)
+        self.phone_number_id, self.approved = phone_number_id, set(approved)
         self._closed: set[str] = set()
 
     def close_window(self, number: str) -> None:
@@ -40,17 +44,7 @@ class FakeWhatsApp(LocalFake):
         with self._cond:
             self._closed.add(number.lstrip("+"))
 
-    def _dispatch(self, request: Request) -> Response:
-        match = _PATH.match(request.path)
-        if request.method != "POST" or not match:
-            return _error(100, "Unsupported post request", 400)
-        if status := self._injected_failure():
-            return _error(131000, "Something went wrong", status)
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
-            return _error(190, "Error validating access token", 401)
-        if match["phone"] != self.phone_number_id:
-            return _error(100, "Unsupported post request. Object does not exist", 400)
-        body = request.get_json(silent=True) or {}
+    def _send(self, body: dict) -> Response:
         to, kind = body.get("to", ""), body.get("type")
         if body.get("messaging_product") != "whatsapp" or not re.match(r"^\d{7,15}$", to):
             return _error(100, "Invalid parameter", 400)

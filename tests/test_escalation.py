@@ -175,27 +175,30 @@ def test_no_acknowledgement_escalates_once_then_stops_at_the_top(esc_app, rt, fa
     assert actions(rt).count("escalated") == 1 and actions(rt).count("unanswered") == 1
 
 
-def test_acknowledgement_in_time_stops_the_escalation(esc_app, rt, fake_at, monkeypatch):
+def answered_in_time(esc_app, rt, fake_at, monkeypatch, keyword: str) -> tuple[str, str]:
+    """A report OKI's duty phone answers with `keyword` before its deadline: the reference and
+    what the deadline check then says. Polda hears nothing."""
     ref = dial_report(esc_app)
     settle(rt, monkeypatch)
-    text(esc_app, OKI, f"TERIMA {ref}")
+    text(esc_app, OKI, f"{keyword} {ref}")
     settle(rt, monkeypatch)
-    assert jobs.check_ack(check_id(rt, "polres_oki")) == "no escalation: acknowledged"
+    verdict = jobs.check_ack(check_id(rt, "polres_oki"))
     settle(rt, monkeypatch)
-    assert to(fake_at, POLDA) == [] and "escalated" not in actions(rt)
+    assert to(fake_at, POLDA) == []
+    return ref, verdict
+
+
+def test_acknowledgement_in_time_stops_the_escalation(esc_app, rt, fake_at, monkeypatch):
+    ref, verdict = answered_in_time(esc_app, rt, fake_at, monkeypatch, "TERIMA")
+    assert verdict == "no escalation: acknowledged" and "escalated" not in actions(rt)
     # the reporter agreed to be contacted: one neutral SMS, nothing that says "trafficking"
     assert to(fake_at, REPORTER) == [
         f"Kode {ref}: sudah diterima petugas. Terima kasih. Hapus pesan ini bila HP dipakai orang lain."]
 
 
 def test_a_case_closed_by_sms_does_not_escalate(esc_app, rt, fake_at, monkeypatch):
-    ref = dial_report(esc_app)
-    settle(rt, monkeypatch)
-    text(esc_app, OKI, f"SELESAI {ref}")
-    settle(rt, monkeypatch)
-    assert jobs.check_ack(check_id(rt, "polres_oki")) == "no escalation: closed"
-    settle(rt, monkeypatch)
-    assert to(fake_at, POLDA) == [] and actions(rt).count("closed") == 1
+    ref, verdict = answered_in_time(esc_app, rt, fake_at, monkeypatch, "SELESAI")
+    assert verdict == "no escalation: closed" and actions(rt).count("closed") == 1
     text(esc_app, OKI, f"SELESAI {ref}")  # again: nothing more happens
     settle(rt, monkeypatch)
     assert actions(rt).count("closed") == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from expected_routes import LOCAL_PPA, POLICE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,17 +30,6 @@ IDUL_ADHA = datetime(2024, 6, 17, 10, 0, tzinfo=WIB)
 never = lambda day: False  # noqa: E731
 always = lambda day: True  # noqa: E731
 
-# From config/agencies.yaml: each kabupaten/kota has exactly one polres, and five have a local UPTD PPA.
-POLICE = {
-    "16.01": "polres_oku", "16.02": "polres_oki", "16.03": "polres_muara_enim", "16.04": "polres_lahat",
-    "16.05": "polres_musi_rawas", "16.06": "polres_muba", "16.07": "polres_banyuasin",
-    "16.08": "polres_oku_timur", "16.09": "polres_oku_selatan", "16.10": "polres_ogan_ilir",
-    "16.11": "polres_empat_lawang", "16.12": "polres_pali", "16.13": "polres_muratara",
-    "16.71": "polres_palembang", "16.72": "polres_pagar_alam", "16.73": "polres_lubuklinggau",
-    "16.74": "polres_prabumulih",
-}
-LOCAL_PPA = {"16.01": "uptd_ppa_oku", "16.02": "uptd_ppa_oki", "16.06": "uptd_ppa_muba",
-             "16.71": "uptd_ppa_palembang", "16.74": "uptd_ppa_prabumulih"}
 PPA_CATEGORIES = {"sexual_exploitation", "forced_labour", "bride", "child_labour", "domestic_worker", "forced_marriage",
                   "baby_selling", "other"}
 SHIPPED = load_directory(CONFIG)  # at import: the property test draws its areas and categories from it

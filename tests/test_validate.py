@@ -42,30 +42,32 @@ FLOW_BREAKS = {
                      "ussd: screens.main.options.0.goto: unknown screen 'nowhere'"),
     "duplicate key": (lambda d: d["screens"]["main"]["options"][1].update(key="1"),
                       "ussd: screens.main.options: key '1' used twice"),
+    "bad type": (lambda d: d["screens"]["main"].update(type="carousel"), "ussd.yaml: screens.main.type:"),
     "reserved key": (lambda d: d["screens"]["victim"]["options"][0].update(key="98"),
                      "ussd: screens.victim.options: key '98' is reserved for navigation"),
+    "99 elsewhere": (lambda d: d["screens"]["main"]["options"][0].update(key="99"),
+                     "ussd: screens.main.options: key '99' is reserved for navigation"),
+    "limit": (lambda d: d.update(limit=100), "over the limit of 100"),
+    "home by another key": (lambda d: d["screens"]["helplines"]["options"][0].update(key="9"),
+                            "ussd: screens.helplines.options.0.key: the way home is key '99', not '9'"),
     "unknown next": (lambda d: d["screens"]["victim"].update(next="nope"),
                      "ussd: screens.victim.next: unknown screen 'nope'"),
     "missing field": (lambda d: d["screens"]["victim"].pop("field"),
                       "ussd: screens.victim.field: required for a choice screen"),
+    "menu on two pages": (lambda d: d["screens"]["rights"].update(text="signs.p1"),
+                          "screen 'rights' needs a second page for its options"),
     "unknown source": (lambda d: d["screens"]["region"].update(source="villages"),
                        "ussd: screens.region.source: unknown source 'villages'"),
     "unreachable": (lambda d: d["screens"].update(orphan={"type": "end", "text": "exit.text"}),
                     "ussd: screens.orphan.type: unreachable"),
-    "bad type": (lambda d: d["screens"]["main"].update(type="carousel"), "ussd.yaml: screens.main.type:"),
-    "limit": (lambda d: d.update(limit=100), "over the limit of 100"),
+    "sub-list of another answer": (lambda d: d["screens"]["category"]["options"][4].update(goto="victim"),
+                                   "ussd: screens.category.options.4.goto: a sub-list must be a choice screen"),
     "effect on a screen that goes on": (lambda d: d["screens"]["victim"].update(effect="submit_report",
                                                                                 on_error="submit_failed"),
                                         "ussd: screens.victim.effect: only an end screen can have one"),
     "error screen that goes on": (lambda d: d["screens"]["submitted"].update(on_error="victim"),
                                   "ussd: screens.submitted.on_error: the error screen 'victim' must be an end screen"),
 }
-
-
-@pytest.mark.parametrize("change, message", FLOW_BREAKS.values(), ids=FLOW_BREAKS.keys())
-def test_flow_errors_name_the_screen_and_field(config_copy, change, message):
-    edit(config_copy / "flows" / "ussd.yaml", change)
-    assert any(message in p for p in problems_of(config_copy)), problems_of(config_copy)
 
 
 MESSAGE_BREAKS = {
@@ -75,12 +77,6 @@ MESSAGE_BREAKS = {
     "too long": (lambda d: d["report"].update(urgent="Danger? " * 30), "en.yaml: screen 'urgent' page 1 is"),
     "not GSM-7": (lambda d: d["report"].update(urgent="Bahaya sekarang? \u2013 ya"), "outside GSM-7"),
 }
-
-
-@pytest.mark.parametrize("change, message", MESSAGE_BREAKS.values(), ids=MESSAGE_BREAKS.keys())
-def test_message_errors_name_the_language_and_key(config_copy, change, message):
-    edit(config_copy / "messages" / "en.yaml", change)
-    assert any(message in p for p in problems_of(config_copy)), problems_of(config_copy)
 
 
 def test_alert_longer_than_one_sms_is_rejected(config_copy):
@@ -104,12 +100,6 @@ DIRECTORY_BREAKS = {
     "unknown kind": (lambda d: d["agencies"][0].update(kind="army"), "agencies.yaml: agencies polres_oku: kind:"),
     "duplicate id": (lambda d: d["agencies"][1].update(id="polres_oku"), "agencies polres_oku: id: used twice"),
 }
-
-
-@pytest.mark.parametrize("change, message", DIRECTORY_BREAKS.values(), ids=DIRECTORY_BREAKS.keys())
-def test_directory_errors_name_the_entry(config_copy, change, message):
-    edit(config_copy / "agencies.yaml", change)
-    assert any(message in p for p in problems_of(config_copy)), problems_of(config_copy)
 
 
 def test_missing_numbers_and_sources_are_warned():
@@ -193,12 +183,6 @@ NUMBER_BREAKS = {
 }
 
 
-@pytest.mark.parametrize("change, message", NUMBER_BREAKS.values(), ids=NUMBER_BREAKS.keys())
-def test_numbers_come_only_from_sourced_data(config_copy, change, message):
-    edit(config_copy / "messages" / "id.yaml", change)
-    assert any(message in p for p in problems_of(config_copy)), problems_of(config_copy)
-
-
 def test_an_old_check_is_a_warning_not_an_error(config_copy):
     edit(config_copy / "numbers.yaml", lambda d: d["numbers"][0].update(checked="2020-01-01"))
     edit(config_copy / "rights.yaml", lambda d: d["facts"][1].update(checked="2020-01-01"))
@@ -222,19 +206,18 @@ def test_112_is_shown_only_where_a_centre_is_confirmed():
     assert "112" not in engine.reply(_pick(engine, engine.run(["2"]), "Lahat")).text
 
 
-HOME_BREAKS = {
-    "home by another key": (lambda d: d["screens"]["helplines"]["options"][0].update(key="9"),
-                            "ussd: screens.helplines.options.0.key: the way home is key '99', not '9'"),
-    "99 elsewhere": (lambda d: d["screens"]["main"]["options"][0].update(key="99"),
-                     "ussd: screens.main.options: key '99' is reserved for navigation"),
-    "sub-list of another answer": (lambda d: d["screens"]["category"]["options"][4].update(goto="victim"),
-                                   "ussd: screens.category.options.4.goto: a sub-list must be a choice screen"),
-    "menu on two pages": (lambda d: d["screens"]["rights"].update(text="signs.p1"),
-                          "screen 'rights' needs a second page for its options"),
-}
+def _breaks(path: str, table: dict) -> list:
+    return [pytest.param(path, change, message, id=f"{path}: {name}") for name, (change, message) in table.items()]
 
 
-@pytest.mark.parametrize("change, message", HOME_BREAKS.values(), ids=HOME_BREAKS.keys())
-def test_navigation_keys_mean_one_thing(config_copy, change, message):
-    edit(config_copy / "flows" / "ussd.yaml", change)
+# Every way of breaking the content above, in the file it is made in: validation names the
+# file, the entry and the field, so an operator finds what to mend.
+CONFIG_BREAKS = [*_breaks("flows/ussd.yaml", FLOW_BREAKS),
+                 *_breaks("messages/en.yaml", MESSAGE_BREAKS), *_breaks("messages/id.yaml", NUMBER_BREAKS),
+                 *_breaks("agencies.yaml", DIRECTORY_BREAKS)]
+
+
+@pytest.mark.parametrize("path, change, message", CONFIG_BREAKS)
+def test_each_config_error_names_where_it_is(config_copy, path, change, message):
+    edit(config_copy / path, change)
     assert any(message in p for p in problems_of(config_copy)), problems_of(config_copy)

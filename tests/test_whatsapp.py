@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import app_with, sandbox_at
 from fake_whatsapp import FakeWhatsApp
 from inline_jobs import drain, sms_texter
 from sqlalchemy import func, select, update
@@ -85,23 +86,15 @@ def wa_settings(fake_wa) -> dict:
 
 
 @pytest.fixture
-def wa_app(settings_overrides, fake_at, fake_wa):
-    from gateway import create_app
-
-    app = create_app({**settings_overrides, "at_username": "sandbox", "at_api_key": fake_at.api_key,
-                      "at_api_url": fake_at.base_url, **wa_settings(fake_wa)})
-    yield app
-    app.extensions["gateway"].runtime.db.dispose()
+def app(settings_overrides, fake_at, fake_wa):
+    """The app with both providers pointed at their fakes; conftest's `client` serves it."""
+    with app_with({**settings_overrides, **sandbox_at(fake_at), **wa_settings(fake_wa)}) as app:
+        yield app
 
 
 @pytest.fixture
-def rt(wa_app):
-    return wa_app.extensions["gateway"].runtime
-
-
-@pytest.fixture
-def client(wa_app):
-    return wa_app.test_client()
+def rt(runtime):
+    return runtime
 
 
 def envelope(messages=(), statuses=()) -> dict:
@@ -513,6 +506,8 @@ def test_the_simulator_on_whatsapp_has_its_own_help_and_shows_alerts(sim_app, se
                                                                                       (False, "sms")}
 
 
-def test_the_simulator_says_it_needs_the_app_secret(runner):
-    result = runner.invoke(args=["simulate", "--channel", "whatsapp", "--url", "http://127.0.0.1:9"])
+def test_the_simulator_says_it_needs_the_app_secret(settings_overrides):
+    with app_with(settings_overrides) as without_whatsapp:
+        result = without_whatsapp.test_cli_runner().invoke(
+            args=["simulate", "--channel", "whatsapp", "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 1 and "set WHATSAPP_APP_SECRET" in result.output

@@ -94,7 +94,7 @@ class Outcome(StrEnum):
 SENT, REJECTED, RETRY = Outcome.SENT, Outcome.REJECTED, Outcome.RETRY
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendResult:
     outcome: Outcome
     provider_message_id: Optional[str] = None

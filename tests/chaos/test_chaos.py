@@ -42,6 +42,7 @@ from conftest import (
     start_redis,
     wait_until,
 )
+from expected_routes import POLICE
 from phone import Phone, flask_transport, http_transport
 from rq.job import Job
 from sqlalchemy import func, select, text
@@ -61,14 +62,6 @@ WORKERS = 2
 TIME_SCALE = "0.1"  # reconciler every 3 s, a stalled send released after 12 s
 RECOVERY_SECONDS = 120
 HEARTBEAT_SECONDS = 8  # scenario (g): WORKER_HEARTBEAT_SECONDS, far under RQ's 120 s, above any job here
-POLICE = {  # area -> its Polres, from config/agencies.yaml
-    "16.01": "polres_oku", "16.02": "polres_oki", "16.03": "polres_muara_enim", "16.04": "polres_lahat",
-    "16.05": "polres_musi_rawas", "16.06": "polres_muba", "16.07": "polres_banyuasin",
-    "16.08": "polres_oku_timur", "16.09": "polres_oku_selatan", "16.10": "polres_ogan_ilir",
-    "16.11": "polres_empat_lawang", "16.12": "polres_pali", "16.13": "polres_muratara",
-    "16.71": "polres_palembang", "16.72": "polres_pagar_alam", "16.73": "polres_lubuklinggau",
-    "16.74": "polres_prabumulih",
-}
 AREAS = list(POLICE)
 STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 RESULTS: dict[str, list[dict]] = {"sqlite": [], "postgresql": []}
