@@ -623,12 +623,30 @@ def test_operator_adds_and_deactivates_a_duty_number(app, runtime, staff):
     bad = client.post("/console/responders", data={"csrf_token": token, "agency": "polres_oki", "name": "X",
                                                    "phone": "12345"}, follow_redirects=True)
     assert bad.status_code == 200 and "Nomor HP tidak sah" in bad.get_data(as_text=True)
-    client.post(f"/console/responders/{responder.id}/deactivate", data={"csrf_token": token})
+    unconfirmed = client.post(f"/console/responders/{responder.id}/deactivate", data={"csrf_token": token})
+    assert unconfirmed.headers["Location"].endswith(f"/console/responders/{responder.id}/deactivate")
+    confirm = client.get(f"/console/responders/{responder.id}/deactivate").get_data(as_text=True)
+    assert "Hapus Piket malam dari Polres OKI?" in confirm and "+62 812-****-0000" in confirm
+    with runtime.db.session() as session:
+        assert session.get(Responder, responder.id).active is True  # nothing changes before the confirmation
+    client.post(f"/console/responders/{responder.id}/deactivate", data={"csrf_token": token, "confirm": "yes"})
     with runtime.db.session() as session:
         assert session.get(Responder, responder.id).active is False
     assert [e.actor for e in audit_rows(runtime, "responder_added")] == [f"staff:{staff['operator'].id}"]
     assert len(audit_rows(runtime, "responder_removed")) == 1
-    assert client.post("/console/responders/9999/deactivate", data={"csrf_token": token}).status_code == 404
+    assert client.post("/console/responders/9999/deactivate", data={"csrf_token": token, "confirm": "yes"}
+                       ).status_code == 404
+    assert client.get("/console/responders/9999/deactivate").status_code == 404
+
+
+def test_removing_an_agencys_last_duty_number_says_where_its_alerts_go(app, runtime, staff):
+    client = signed_in(app, "operator")
+    only = roster.add(runtime, "polres_oki", "Piket OKI", "+6281299990001")
+    page = client.get(f"/console/responders/{only.id}/deactivate").get_data(as_text=True)
+    assert "nomor piket aktif terakhir" in page and "Polda Sumsel" in page
+    second = roster.add(runtime, "polres_oki", "Piket OKI 2", "+6281299990002")
+    page = client.get(f"/console/responders/{second.id}/deactivate").get_data(as_text=True)
+    assert "1 nomor piket lain" in page and "terakhir" not in page
 
 
 # -- `flask --app gateway staff` ----------------------------------------------------------------------

@@ -212,7 +212,7 @@ WALK = {
     "coordinator": ["/console/overview", "/console/overview?days=90", "/console/cases", "/console/cases/ZT7PWB",
                     "/console/service", "/console/cases/NOSUCH"],
     "operator": ["/console/responders", "/console/responders?show=all", "/console/responders?agency=polres_oki",
-                 "/console/community", "/console/service"],
+                 "/console/responders/1/deactivate", "/console/community", "/console/service"],
 }
 
 

@@ -411,14 +411,30 @@ def responder_add():
     return redirect(url_for("console.responders"))
 
 
+@bp.get("/responders/<int:responder_id>/deactivate")
+@auth.roles("operator")
+def responder_deactivate_confirm(responder_id: int):
+    """Removing a duty number can leave an agency with nobody to alert: the page says where
+    its alerts go then, before anything changes."""
+    rt = _runtime()
+    duty = next((d for d in roster.listing(rt) if d.id == responder_id), None)
+    if duty is None:
+        abort(404)
+    others = sum(1 for d in roster.listing(rt, duty.agency_id) if d.id != responder_id)
+    chain = rt.content.directory.chain(duty.agency_id)
+    return render_template("console/remove_duty.html", duty=duty, masked=mask_numbers(duty.phone), others=others,
+                           above=chain[1].short if len(chain) > 1 else None)
+
+
 @bp.post("/responders/<int:responder_id>/deactivate")
 @auth.roles("operator")
 def responder_deactivate(responder_id: int):
-    if roster.remove(_runtime(), responder_id):
-        audit_operator_action("responder_removed", f"responder {responder_id}")
-        flash(_("Duty number %(id)s no longer receives alerts.", id=responder_id), "info")
-    else:
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("console.responder_deactivate_confirm", responder_id=responder_id))
+    if not roster.remove(_runtime(), responder_id):
         abort(404)
+    audit_operator_action("responder_removed", f"responder {responder_id}")
+    flash(_("Duty number %(id)s no longer receives alerts.", id=responder_id), "info")
     return redirect(url_for("console.responders"))
 
 
