@@ -50,6 +50,9 @@ def _mask(match: re.Match) -> str:
     return f"{plus}{digits[:2]} {digits[2:5]}-****-{digits[-4:]}"
 
 
-def mask_numbers(text: str) -> str:
-    """`+6281234565678` becomes `+62 812-****-5678`: enough to tell numbers apart in a log."""
+def mask_numbers(text: str, public: frozenset[str] = frozenset()) -> str:
+    """`+6281234565678` becomes `+62 812-****-5678`: enough to tell numbers apart in a log.
+    `public`: the digits of numbers anyone may see (help-lines), left as they are."""
+    if public:
+        return _NUMBER.sub(lambda m: m.group(1) if re.sub(r"\D", "", m.group(1)) in public else _mask(m), text)
     return _NUMBER.sub(_mask, text)

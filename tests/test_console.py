@@ -21,7 +21,7 @@ from console_seed import (
     sign_in,
 )
 from production import production_settings
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway import create_app
 from gateway.cases import dispatch, roster
@@ -699,7 +699,9 @@ def test_staff_demo_makes_both_accounts_with_a_new_password_each_time(app, runne
     assert set(again) == set(passwords) and not set(again.values()) & set(passwords.values())
     assert sign_in(app.test_client(), "demo-oki", passwords["demo-oki"]).status_code != 302
     assert [(a.login, a.name, a.role) for a, _ in accounts.listing(runtime)] == [
-        ("demo-coordinator", "Demo koordinator", "coordinator"), ("demo-oki", "Demo Polres OKI", "agency_staff")]
+        ("demo-coordinator", "Demo koordinator", "coordinator"), ("demo-oki", "Demo Polres OKI", "agency_staff"),
+        ("demo-operator", "Demo operator", "operator")]
+    assert all(re.fullmatch(r"[A-Za-z0-9]{14}", p) for p in passwords.values())  # copied whole by a double-click
 
 
 def test_staff_demo_leaves_a_real_account_of_that_login_alone(runner, runtime):
@@ -751,8 +753,14 @@ def test_operator_registers_and_removes_volunteers_who_stay_masked(app, runtime,
 
 def test_operator_schedules_a_broadcast_read_as_wib(app, runtime, staff):
     client = signed_in(app, "operator")
+    preview = community_post(client, "/console/community/broadcasts", region="16.02",
+                             body="Waspada  calo PMI ilegal.", send_at="2030-01-01T08:00").get_data(as_text=True)
+    assert "Kirim SMS ini ke OKI?" in preview and "Waspada calo PMI ilegal." in preview  # the text as it goes out
+    assert "1 Januari 2030 08:00 WIB" in preview and "belum ada yang ikut menerima" in preview
+    with runtime.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Outbox)) == 0  # nothing before the yes
     page = community_post(client, "/console/community/broadcasts", region="16.02", body="Waspada calo PMI ilegal.",
-                          send_at="2030-01-01T08:00").get_data(as_text=True)
+                          send_at="2030-01-01T08:00", confirm="yes").get_data(as_text=True)
     assert "Siaran 1 dijadwalkan." in page and "1 Januari 2030 08:00 WIB" in page
     with runtime.db.session() as session:
         row = session.scalar(select(Outbox).where(Outbox.job == "send_broadcast"))
@@ -943,6 +951,11 @@ def test_closing_asks_for_confirmation_and_says_what_it_closes(app, runtime, see
     asked = act(oki, seeded.oki_ref, "close")
     body = asked.get_data(as_text=True)
     assert asked.status_code == 200 and "Tutup kasus KQ2MXA untuk Polres OKI?" in body
+    reopened = oki.get(f"/console/cases/{seeded.oki_ref}/close")  # from the history: back to the case, nothing done
+    assert reopened.status_code == 302 and reopened.headers["Location"].endswith(f"/console/cases/{seeded.oki_ref}")
+    rerouting = oki.get(f"/console/cases/{seeded.oki_ref}").get_data(as_text=True).split('name="agency"')[1]
+    assert 'value="polres_oku"' not in rerouting.split("</select>")[0]  # it has the case: not offered again
+    assert 'value="polres_oki"' not in rerouting.split("</select>")[0]
     assert "Kasus tetap terbuka untuk: <strong>Polres OKU</strong>" in body
     assert "Belum ada yang menerima kasus ini." in body and "Pelapor tidak dikirimi apa pun." in body
     assert 'name="confirm" value="yes"' in body and "Ya, tutup" in body

@@ -32,6 +32,20 @@ def test_mask_numbers(text, expected):
         assert "3456" not in mask_numbers(text)
 
 
+def test_the_sink_shows_help_lines_whole_and_masks_everyone_else(tmp_path):
+    """The local sink is where a tester reads what residents get: the public numbers of config/
+    as they are sent, a person's number masked even inside a text."""
+    from gateway.channels.sink import SinkProvider
+    from gateway.settings import ROOT
+
+    shown = io.StringIO()
+    SinkProvider(tmp_path / "sink.log", stream=shown, config_dir=ROOT / "config").send(
+        "+6281234565678", "WA SAPA 08111-129-129, TKI 0800-1000. Pelapor: 081234565678, +6281234565678")
+    line = json.loads((tmp_path / "sink.log").read_text())
+    for text in (shown.getvalue(), line["body"]):
+        assert "WA SAPA 08111-129-129, TKI 0800-1000." in text and "3456" not in text
+
+
 @pytest.fixture
 def records():
     """A handler with the gateway's filter, as logs.configure installs it on the root logger."""

@@ -224,10 +224,13 @@ def test_ctrl_c_on_a_terminal_stops_everything_and_make_run_exits_0(tmp_path):
         wait_until(lambda: "Outgoing SMS" in text(), timeout=120, interval=0.2)
         ref = re.search(r"Demo case: ([A-Z0-9]{6})", text()).group(1)
         logins = dict(re.findall(r"^ +(demo-[\w-]+) +password (\S+)", text(), re.M))
-        assert set(logins) == {"demo-coordinator", "demo-oki"}, text()
+        assert set(logins) == {"demo-coordinator", "demo-oki", "demo-operator"}, text()
         base_url = f"http://127.0.0.1:{port}"
-        for login, password in logins.items():
-            assert ref in _sign_in(base_url, login, password).get(f"{base_url}/console/cases", timeout=5).text
+        for login in ("demo-coordinator", "demo-oki"):
+            assert ref in _sign_in(base_url, login, logins[login]).get(f"{base_url}/console/cases", timeout=5).text
+        operator = _sign_in(base_url, "demo-operator", logins["demo-operator"])
+        duty = operator.get(f"{base_url}/console/responders", timeout=5)
+        assert duty.status_code == 200 and "Nomor piket" in duty.text
         os.write(master, b"\x03")  # Ctrl-C
         assert proc.wait(60) == 0, text()
         assert "Error" not in text()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from flows.gsm import is_gsm7, septets
@@ -92,10 +92,24 @@ def contact_for(session, vault, phone: str) -> Contact:
     return contact
 
 
-def schedule_broadcast(runtime: Runtime, region: str, body: str, send_at: Optional[datetime] = None) -> Broadcast:
+def broadcast_text(body: str) -> str:
+    """The text as it goes out (spaces folded), or ConfigError when it is not one GSM-7 SMS."""
     body = " ".join(body.split())
     if not body or not is_gsm7(body) or septets(body) > SMS_LIMIT:
         raise ConfigError(f"a broadcast is one GSM-7 SMS of at most {SMS_LIMIT} characters")
+    return body
+
+
+def audience(runtime: Runtime, region: str) -> tuple[str, int]:
+    """The area's code and how many numbers would get a broadcast now: opted in, not stopped."""
+    code = region_code(runtime, region)
+    with runtime.db.session() as session:
+        return code, session.scalar(select(func.count()).select_from(Contact).where(
+            Contact.subscribed_region == code, Contact.opted_out.is_(False), Contact.phone_enc.is_not(None)))
+
+
+def schedule_broadcast(runtime: Runtime, region: str, body: str, send_at: Optional[datetime] = None) -> Broadcast:
+    body = broadcast_text(body)
     send_at = (send_at or datetime.now(timezone.utc)).astimezone(timezone.utc)  # SQLite keeps no zone: store UTC
     with runtime.db.session() as session:
         broadcast = Broadcast(region_code=region_code(runtime, region), body=body, send_at=send_at,

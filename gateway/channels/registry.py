@@ -15,7 +15,7 @@ WEBHOOK_NAMES = frozenset(bp.name for bp in WEBHOOKS)
 SENDERS: dict[str, Callable[[Settings], Provider]] = {
     "africastalking": africastalking.AfricasTalkingProvider.from_settings,
     "8x8": sms8x8.Sms8x8Provider.from_settings,
-    "sink": lambda s: SinkProvider(s.var_dir / "sms-sink.log"),
+    "sink": lambda s: SinkProvider(s.var_dir / "sms-sink.log", config_dir=s.config_dir),
 }
 
 
@@ -28,4 +28,4 @@ def chat_sender(settings: Settings):
     """WhatsApp through the Graph API when configured; else the local sink (development)."""
     if settings.whatsapp_enabled:
         return whatsapp.WhatsAppProvider.from_settings(settings)
-    return SinkProvider(settings.var_dir / "sms-sink.log", channel="whatsapp")
+    return SinkProvider(settings.var_dir / "sms-sink.log", channel="whatsapp", config_dir=settings.config_dir)

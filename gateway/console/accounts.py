@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import string
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Optional
@@ -125,7 +126,11 @@ def remove(runtime: Runtime, login: str) -> bool:
 # The agency is the one the demo case (bin/run) is routed to, so its account has a case to open.
 # Names are in Indonesian, the console's first language: they show in `Dilihat oleh` and the timeline.
 DEMO_ACCOUNTS = (("demo-coordinator", "Demo koordinator", "coordinator", None),
-                 ("demo-oki", "Demo Polres OKI", "agency_staff", "polres_oki"))
+                 ("demo-oki", "Demo Polres OKI", "agency_staff", "polres_oki"),
+                 ("demo-operator", "Demo operator", "operator", None))
+# Letters and digits only: a printed password is copied by a double-click, which stops at `-`.
+DEMO_PASSWORD_LETTERS = string.ascii_letters + string.digits
+DEMO_PASSWORD_LENGTH = 14
 
 
 def load_demo(runtime: Runtime) -> list[tuple[Account, str]]:
@@ -139,7 +144,7 @@ def load_demo(runtime: Runtime) -> list[tuple[Account, str]]:
     made = []
     with runtime.db.session() as session:
         for login, name, role, agency_id in DEMO_ACCOUNTS:
-            password = secrets.token_urlsafe(9)
+            password = "".join(secrets.choice(DEMO_PASSWORD_LETTERS) for _ in range(DEMO_PASSWORD_LENGTH))
             staff = session.scalar(select(Staff).where(Staff.login == login))
             if staff is None:
                 staff = Staff(login=login, name=name, role=role, agency_id=agency_id, active=True, demo=True)

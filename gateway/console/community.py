@@ -4,7 +4,7 @@ Volunteer numbers are personal data: shown masked, never in full; removal takes 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -39,9 +39,10 @@ def community_page():
                            delivery=delivery, regions=Labels(rt.content).regions())
 
 
-def _carry_out(action: Callable[[], Any], confirm: Callable[[Any], None]) -> Response:
+def _carry_out(action: Callable[[], Any], then: Callable[[Any], Optional[Response]]) -> Response:
     """A community form's action: a refusal (unknown region, bad number or time) is flashed as
-    the form's error, what was done is audited and confirmed by `confirm`; back to the page."""
+    the form's error; `then` audits and confirms what was done, or shows a page of its own;
+    else back to the community page."""
     try:
         done = action()
     except ConfigError as exc:
@@ -49,7 +50,8 @@ def _carry_out(action: Callable[[], Any], confirm: Callable[[Any], None]) -> Res
     except ValueError as exc:
         flash(str(exc), "error")
     else:
-        confirm(done)
+        if (page := then(done)) is not None:
+            return page
     return redirect(url_for("console.community_page"))
 
 
@@ -78,6 +80,18 @@ def volunteer_remove(volunteer_id: int):
 @bp.post("/community/broadcasts")
 @auth.roles("operator")
 def broadcast_add():
+    """A broadcast reaches every opted-in number of an area, at once when no time is given:
+    the exact text, its length and how many it reaches are shown first, and sent on a yes."""
+    form = request.form
+    if form.get("confirm") != "yes":
+        def preview(checked):
+            body, send_at, (code, count) = checked
+            return render_template("console/broadcast_confirm.html", body=body, send_at=send_at, region=code,
+                                   count=count, send_at_field=form.get("send_at", ""), limit=community.SMS_LIMIT)
+
+        return _carry_out(lambda: (community.broadcast_text(form.get("body", "")), _send_at(form.get("send_at", "")),
+                                   community.audience(_runtime(), form.get("region", ""))), preview)
+
     def confirm(broadcast):
         audit_operator_action("broadcast_scheduled", f"broadcast {broadcast.id} for {broadcast.region_code}")
         flash(_("Broadcast %(id)s scheduled.", id=broadcast.id), "info")

@@ -198,6 +198,14 @@ def _agency_groups() -> list[tuple[str, list]]:
 ACTIONS = {"acknowledge": actions.acknowledge, "close": actions.close}
 
 
+@bp.get("/cases/<ref>/<any(close, reroute):action>")
+@auth.roles(*CASE_ROLES)
+def case_action_reopened(ref: str, action: str):
+    """A confirmation page opened again from the browser's history or by its address: back to
+    the case, where the action starts (nothing is done by a GET)."""
+    return redirect(url_for("console.case", ref=ref))
+
+
 @bp.post("/cases/<ref>/<action>")
 @auth.roles(*CASE_ROLES)
 def case_action(ref: str, action: str):
@@ -239,6 +247,9 @@ def _confirm_reroute(rt, ref: str, agency_id: str):
             flash(_("Choose an agency from the list."), "error")
             return redirect(url_for("console.case", ref=ref))
         holders = list(session.scalars(select(Assignment.agency_id).where(Assignment.report_id == report.id)))
+        if agency.id in holders:
+            flash(_("%(agency)s already has this case; nothing new was sent.", agency=agency.short), "info")
+            return redirect(url_for("console.case", ref=ref))
         return render_template("console/reroute.html", report=report, agency=agency, holders=holders,
                                deadline=_deadline(rt, report))
 
