@@ -342,6 +342,19 @@ def _drop_pooled_connection(runtime, database_url) -> None:
 
 
 @pytest.mark.postgres
+def test_a_connection_the_server_dropped_costs_no_report(store_runtime, database_url):
+    """Connections used a moment ago are not tested before use: filing finds one dead and files
+    on a new one."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a file has no connection to drop")
+    desk = ReportDesk(store_runtime)
+    desk.submit(NewReport("at-ussd", "ATUid_before", REPORTER, _answers(store_runtime)))
+    _drop_pooled_connection(store_runtime, database_url)
+    assert desk.submit(NewReport("at-ussd", "ATUid_after", REPORTER, _answers(store_runtime)))
+    assert _counts(store_runtime) == (2, 2, 2)
+
+
+@pytest.mark.postgres
 def test_a_connection_idle_long_enough_is_tested_before_use(store_runtime, database_url, monkeypatch):
     if not database_url.startswith("postgresql"):
         pytest.skip("a file has no connection to drop")

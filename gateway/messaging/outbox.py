@@ -83,8 +83,15 @@ def add(session: Session, job: str, target_id: int, not_before: Optional[datetim
     hands the job to RQ right after the commit, so the row is written already stamped with that
     first hand-over (one commit per job, not two); `enqueue(..., stamped=True)` takes the stamp
     back if Redis refuses the job. A job `held` for the reconciler is written unstamped."""
-    session.add(Outbox(job=job, target_id=target_id, not_before=not_before,
-                       enqueued_at=None if held else datetime.now(timezone.utc), attempts=0 if held else 1))
+    session.add(Outbox(job=job, target_id=target_id, **row_values(not_before, held)))
+
+
+def row_values(not_before: Optional[datetime] = None, held: bool = False) -> dict:
+    """An entry's columns besides its job and target, as `add` writes them: for a caller that
+    writes the row with a Core statement."""
+    now = datetime.now(timezone.utc)
+    return {"created_at": now, "not_before": not_before, "enqueued_at": None if held else now,
+            "attempts": 0 if held else 1}
 
 
 class Batch:
