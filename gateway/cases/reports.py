@@ -72,17 +72,21 @@ class ReportDesk:
             log.error("report look-up failed: %s", type(exc).__name__)
             raise ReportNotSaved(type(exc).__name__) from None
 
-    def submit(self, new: NewReport) -> str:
+    def submit(self, new: NewReport, counted: Optional[bool] = None) -> str:
         """Return the report's reference code; raise ReportNotSaved if it is not durable, and
         LimitReached when the number has filed its reports for the day. The limit is counted
         here, where the report is made, whatever way the caller came: first, so that parallel
         final hops cannot all slip under it, and given back when no new report was made (a
-        refusal, a failure, or a retried final hop that gets the code it was already shown)."""
+        refusal, a failure, or a retried final hop that gets the code it was already shown).
+        `counted`: the caller already counted it, with `Limiter.hit`'s answer (the USSD
+        session's verdict and the count in one round trip)."""
         self._check(new.answers)
         rt = self.runtime
         who = caller_key(rt.vault, new.phone, new.raw_phone)
         key, limit = session_key(new.channel, new.session_id, who), rt.limits["reports"]
-        if not rt.limiter.hit(limit, who):
+        if counted is None:
+            counted = rt.limiter.hit(limit, who)
+        if not counted:
             rt.limiter.give_back(limit, who)
             if (ref := self._filed(key)) is not None:
                 return ref
