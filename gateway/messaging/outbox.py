@@ -142,8 +142,10 @@ def _handed_over(runtime: Runtime, job: str, target_id: int, not_before: Optiona
     try:
         if not_before and _utc(not_before) > datetime.now(timezone.utc):
             runtime.queue.enqueue_at(_utc(not_before), spec.entry_point, target_id, **options)
-        else:
-            runtime.queue.enqueue(spec.entry_point, target_id, **options)
+        else:  # RQ alone would send the queue's registration and the job in two round trips
+            with runtime.redis.pipeline() as pipe:
+                runtime.queue.enqueue(spec.entry_point, target_id, pipeline=pipe, **options)
+                pipe.execute()
     except RedisError as exc:
         log.warning("queue unavailable, %s %s left to the reconciler: %s", job, target_id, type(exc).__name__)
         return False
