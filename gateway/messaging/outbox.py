@@ -157,14 +157,15 @@ def enqueue(runtime: Runtime, job: str, target_id: int, not_before: Optional[dat
     """Hand the job to RQ after the transaction committed; False when Redis is unreachable (the
     reconciler will try again). `stamped`: the row was written by `add` in that transaction,
     already counting this hand-over."""
-    row = (Outbox.job == job, Outbox.target_id == target_id)
-    if not _handed_over(runtime, job, target_id, not_before):
-        if stamped:  # take back the hand-over `add` counted
-            _stamp(runtime, *row, enqueued_at=None, attempts=Outbox.attempts - 1)
-        return False
-    if not stamped:
-        _stamp(runtime, *row, enqueued_at=datetime.now(timezone.utc), attempts=Outbox.attempts + 1)
-    return True
+    if _handed_over(runtime, job, target_id, not_before):
+        if not stamped:
+            _stamp(runtime, Outbox.job == job, Outbox.target_id == target_id, enqueued_at=datetime.now(timezone.utc),
+                   attempts=Outbox.attempts + 1)
+        return True
+    if stamped:  # take back the hand-over `add` counted
+        _stamp(runtime, Outbox.job == job, Outbox.target_id == target_id, enqueued_at=None,
+               attempts=Outbox.attempts - 1)
+    return False
 
 
 def host_name(runtime=None) -> str:
