@@ -1,4 +1,4 @@
-"""Profile the gateway in one process, on a private redis-server and a SQLite file:
+"""Profile the gateway in one process, on a private redis-server and a SQLite file (`final`: PostgreSQL):
 
     python -m bench.profile [sessions]        the USSD request path: full report sessions
     python -m bench.profile worker [reports]  the worker: reports filed, then routed and alerted
@@ -7,6 +7,10 @@
                                               against the bare Flask baseline's, in the same process
     python -m bench.profile replay-gateway [sessions]   browsing sessions and nothing else, for an
     python -m bench.profile replay-baseline [sessions]  instruction count: see BENCHMARKS.md
+    python -m bench.profile final [hops]      final hops only, each a new session (scenario f), on
+                                              PostgreSQL (BENCH_POSTGRES_URL, a private schema; `skip`:
+                                              SQLite): CPU, SQL statements, Redis round trips per hop,
+                                              the gateway's against the durable-filing baseline's
 
 `hops`, the default, calls the app as a WSGI server would (no HTTP server, so only the gateway's
 own work shows): the time per hop, per hop without the report, per final hop, then
@@ -133,6 +137,74 @@ def browse(stack: Stack, sessions: int, out, only: str = "") -> None:
     print(profiler.output_text(unicode=True, color=False, show_all=False), file=out)
 
 
+def final(stack: Stack, hops: int, out) -> None:
+    """Scenario (f) in one process: every call a new session carrying every key, so every call
+    files. The gateway and the durable-filing baseline (bench/filing_app.py) alternate in three
+    rounds on the same database; per final hop, CPU, SQL statements and Redis round trips."""
+    import redis.connection
+    from sqlalchemy.engine import Engine
+
+    from bench.filing_app import create_app as baseline
+    from gateway import create_app
+    apps = {"gateway": _poster(create_app().wsgi_app), "baseline": _poster(baseline().wsgi_app)}
+    serial = iter(range(10_000_000))
+    counted = Counter()
+
+    def run(post, count: int) -> float:
+        started = time.process_time()
+        for _ in range(count):
+            n = next(serial)
+            post({"sessionId": f"f-{n}", "phoneNumber": f"+62812{n:08d}", "serviceCode": "*123#",
+                  "networkCode": "51010", "text": "*".join(REPORT_KEYS)})
+        return (time.process_time() - started) / count * 1e6
+
+    def statement(*_args):
+        counted["statements"] += 1
+
+    real_send = redis.connection.Connection.send_packed_command
+
+    def send(connection, *args, **kwargs):
+        counted["round trips"] += 1
+        return real_send(connection, *args, **kwargs)
+
+    for post in apps.values():
+        run(post, 20)  # warm up
+    rounds = {name: [] for name in apps}
+    for _ in range(3):
+        for name, post in apps.items():
+            rounds[name].append(run(post, hops))
+    print(f"{hops} final hops a round, CPU per final hop (3 rounds): "
+          + "; ".join(f"{name} " + " ".join(f"{v:.0f}" for v in values) + " us" for name, values in rounds.items()),
+          file=out)
+    for name, post in apps.items():
+        counted.clear()
+        event.listen(Engine, "before_cursor_execute", statement)
+        redis.connection.Connection.send_packed_command = send
+        try:
+            run(post, hops)
+        finally:
+            redis.connection.Connection.send_packed_command = real_send
+            event.remove(Engine, "before_cursor_execute", statement)
+        print(f"  {name}: SQL statements {counted['statements'] / hops:.2f}, Redis round trips "
+              f"{counted['round trips'] / hops:.2f} per final hop", file=out)
+
+
+def _postgres_schema(url: str):
+    """A private schema on `url` for one profile, and a function that drops it."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    schema, admin = f"profile_{uuid.uuid4().hex[:10]}", create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    return f"{url}?options=-csearch_path%3D{schema}", drop
+
+
 def worker(stack: Stack, reports: int, out) -> None:
     from gateway.cases.reports import NewReport, ReportDesk
     from workers.runtime import runtime
@@ -257,18 +329,23 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     stack = Stack(work)
     out = _quiet_stderr(work)
+    postgres = os.environ.get("BENCH_POSTGRES_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    url, drop = (_postgres_schema(postgres) if mode == "final" and postgres != "skip"
+                 else (f"sqlite:///{work / 'var' / 'gateway.db'}", None))
     try:
         stack.start_redis()
         stack.start_fake_at()
-        env = stack.env(f"sqlite:///{work / 'var' / 'gateway.db'}", work / "var")
+        env = stack.env(url, work / "var")
         stack.prepare_database(env)
         os.environ.update(env)
         if mode.startswith("replay-"):
             browse(stack, count, out, only=mode.removeprefix("replay-"))
         else:
-            {"hops": hops, "browse": browse, "worker": worker, "sms": sms}[mode](stack, count, out)
+            {"hops": hops, "browse": browse, "worker": worker, "sms": sms, "final": final}[mode](stack, count, out)
     finally:
         stack.stop_all()
+        if drop is not None:
+            drop()
         shutil.rmtree(work, ignore_errors=True)  # the database, Redis's file and the app's log
 
 

@@ -21,17 +21,24 @@ from redis.exceptions import RedisError
 
 # A USSD session's first hop: count the session and keep the verdict for its later hops, in one
 # round trip. KEYS: the session's verdict, the sessions counter, the reports counter.
-# ARGV: the verdict's lifetime, the sessions limit, the sessions window, the reports limit.
+# ARGV: the verdict's lifetime, the sessions limit, the sessions window, the reports limit, and
+# for a hop that files a report, the reports window: a session let go on then also counts the
+# report, as `hit` would ('c', or 'x' when that goes over the limit).
 _SESSION_START = """
-local kept = redis.call('GET', KEYS[1])
-if kept then return kept end
-local sessions = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-local reports = tonumber(redis.call('GET', KEYS[3]) or '0')
-local verdict = '1'
-if sessions > tonumber(ARGV[2]) or reports >= tonumber(ARGV[4]) then verdict = '0' end
-redis.call('SET', KEYS[1], verdict, 'EX', ARGV[1])
-return verdict
+local verdict = redis.call('GET', KEYS[1])
+if not verdict then
+  local sessions = redis.call('INCR', KEYS[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  local reports = tonumber(redis.call('GET', KEYS[3]) or '0')
+  verdict = '1'
+  if sessions > tonumber(ARGV[2]) or reports >= tonumber(ARGV[4]) then verdict = '0' end
+  redis.call('SET', KEYS[1], verdict, 'EX', ARGV[1])
+end
+if verdict == '0' or not ARGV[5] then return verdict end
+local used = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+if used > tonumber(ARGV[4]) then return 'x' end
+return 'c'
 """
 # Take back one use, never below zero and never creating a counter without its expiry.
 _GIVE_BACK = """
@@ -97,13 +104,22 @@ class Limiter:
     def session_verdict(self, sessions: Limit, reports: Limit, who: str, session: str, ttl: int) -> Optional[bool]:
         """`session_start`'s verdict as Redis keeps it, or None when Redis could not be asked
         (let through, and not a verdict anyone may keep)."""
+        return self.session_verdict_and_report(sessions, reports, who, session, ttl, False)[0]
+
+    def session_verdict_and_report(self, sessions: Limit, reports: Limit, who: str, session: str, ttl: int,
+                                   files_report: bool) -> tuple[Optional[bool], Optional[bool]]:
+        """`session_verdict`, and for a hop that `files_report`, in the same round trip, what
+        `hit(reports, who)` would have answered when the session may go on (None: not counted)."""
+        args = [ttl, sessions.count, sessions.window_seconds, reports.count]
         try:
             verdict = self._session_start(
                 keys=[f"session:{session}:{who}", self._key(sessions, who), self._key(reports, who)],
-                args=[ttl, sessions.count, sessions.window_seconds, reports.count])
+                args=args + [reports.window_seconds] if files_report else args)
         except RedisError:
-            return None
-        return verdict == b"1"
+            return None, None
+        if verdict in (b"c", b"x"):
+            return True, verdict == b"c"
+        return verdict == b"1", None
 
     def used_up(self, limit: Limit, who: str) -> bool:
         """Whether the window is already full, without counting a use."""

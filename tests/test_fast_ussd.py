@@ -7,14 +7,17 @@ import logging
 from urllib.parse import urlencode
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from werkzeug.test import Client
 
 from gateway import create_app
+from gateway.cases import community
 from gateway.web.fast_ussd import UssdFastPath
 
 TOKEN = "s3cret-token-value"
 HOPS = ["", "2", "2*98", "2*98*9", "2*98*9*99", "3*98*98", "5*1*98", "4*2", "1*1*1*98*10", "1*5*2", "7*98",
-        "9*9*9", "abc", "*", "00", "2*0", "1*1*1*98*10*2*1", "*".join(["1"] * 60), "1%2A2", "é*☃"]
+        "9*9*9", "abc", "*", "00", "2*0", "1*1*1*98*10*2*1", "*".join(["1"] * 60), "1%2A2", "é*☃",
+        "1*1*1*98*10*2*1*1"]  # the last files a report: Flask's answer to the same session is its retry
 
 
 @pytest.fixture
@@ -68,12 +71,28 @@ def test_what_the_fast_path_leaves_to_flask_is_answered_as_before(token_app, que
     assert sorted(a.headers.items()) == sorted(b.headers.items())
 
 
-def test_the_hop_that_files_reaches_flask_with_its_body(token_app):
+def test_the_hop_that_files_is_answered_before_flask(token_app):
     client = token_app.test_client()
+    inner, handed = token_app.wsgi_app.inner, []
+    token_app.wsgi_app.inner = lambda environ, start: handed.append(1) or inner(environ, start)
     for n in range(8):
         answer = client.post(f"/at/ussd?token={TOKEN}", data=_form("*".join(["1", "1", "1", "2", "2", "1", "1"][:n])))
         assert answer.status_code == 200
-    assert "Kode: " in answer.get_data(as_text=True)
+    assert "Kode: " in answer.get_data(as_text=True) and not handed
+
+
+def test_a_database_away_during_an_effect_ends_the_session_as_flask_does(token_app, monkeypatch, caplog):
+    def away(*_args):
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(community, "subscribe", away)
+    fast, flask = token_app.test_client(), _flask_only(token_app)
+    a = fast.post(f"/at/ussd?token={TOKEN}", data=_form("6*1*1", 7), headers={"X-Request-Id": "lb-4"})
+    b = flask.post(f"/at/ussd?token={TOKEN}", data=_form("6*1*1", 7), headers={"X-Request-Id": "lb-4"})
+    assert (a.status, a.get_data(), sorted(a.headers.items())) == (b.status, b.get_data(), sorted(b.headers.items()))
+    assert a.get_data(as_text=True).startswith("END ")
+    assert [r.getMessage() for r in caplog.records if "not stored" in r.getMessage()] == [
+        "callback /at/ussd not stored: OperationalError"] * 2
 
 
 def test_a_fast_hop_is_logged_and_counted(token_app, caplog):
@@ -89,7 +108,7 @@ def test_a_fast_hop_is_logged_and_counted(token_app, caplog):
 
 def test_an_error_on_the_fast_path_ends_the_session_politely(token_app, monkeypatch, caplog):
     service = token_app.extensions["gateway"].ussd
-    monkeypatch.setattr(service, "quick_answer", lambda hop: 1 / 0)
+    monkeypatch.setattr(service, "answer", lambda hop: 1 / 0)
     answer = token_app.test_client().post(f"/at/ussd?token={TOKEN}", data=_form("2"))
     assert answer.status_code == 200 and answer.get_data(as_text=True).startswith("END ")
     assert any("unhandled error on /at/ussd" in r.getMessage() for r in caplog.records)

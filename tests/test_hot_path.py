@@ -1,6 +1,7 @@
 """The request path's shortcuts keep their guarantees: a right token is never locked out, a
-new session's two limits still refuse in one round trip, a menu hop makes one Redis call, a
-retried final hop still gets the code already given, and SMS go out over one kept session."""
+new session's two limits still refuse in one round trip (a final hop's report counted in it), a
+menu hop makes one Redis call, a retried final hop still gets the code already given, and SMS
+go out over one kept session."""
 from __future__ import annotations
 
 import requests
@@ -61,6 +62,19 @@ def test_a_menu_hop_makes_at_most_one_redis_call(app, client, settings_overrides
     assert "Kode: " in phone.press("1") and len(calls) > 1  # the hop that files does more
 
 
+def test_a_final_hop_new_to_the_process_counts_its_report_with_the_verdict(settings_overrides, monkeypatch):
+    """A final hop whose session this process has not seen asks Redis once for both limits: the
+    session's verdict and the report's count; the daily limit still holds."""
+    client = create_app({**settings_overrides, "limit_reports_per_day": 2}).test_client()
+    limiter = client.application.extensions["gateway"].runtime.limiter
+    hits = []
+    monkeypatch.setattr(limiter, "hit", lambda *a: hits.append(a) or True)
+    whole = "*".join(["1", "1", "1", "98", "10", "2", "1", "1"])
+    screens = [client.post("/at/ussd", data={**BODY, "sessionId": f"ATUid_whole{n}", "text": whole})
+               .get_data(as_text=True) for n in range(3)]
+    assert ["Kode: " in s for s in screens] == [True, True, False] and hits == []
+
+
 def test_a_kept_verdict_is_the_one_redis_gave(settings_overrides, monkeypatch):
     """A session refused at its start stays refused in the process that keeps its verdict; a
     verdict Redis could not give (let through) is not kept: the next hop asks again."""
@@ -71,7 +85,8 @@ def test_a_kept_verdict_is_the_one_redis_gave(settings_overrides, monkeypatch):
     assert refused.press("2").startswith("END ") and refused.press("98").startswith("END ")
     service = client.application.extensions["gateway"].ussd
     asked = []
-    monkeypatch.setattr(service.runtime.limiter, "session_verdict", lambda *a: asked.append(a) and None)
+    monkeypatch.setattr(service.runtime.limiter, "session_verdict_and_report",
+                        lambda *a: asked.append(a) or (None, None))
     down = Phone(flask_transport(client), number="+6281298765436")
     assert down.dial().startswith("CON ") and down.press("2").startswith("CON ")
     assert len(asked) == 2

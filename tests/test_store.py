@@ -21,6 +21,7 @@ from gateway.cases import reports
 from gateway.cases.reports import REF_ALPHABET, REF_LENGTH, NewReport, ReportDesk
 from gateway.crypto import Vault, new_key
 from gateway.errors import DataKeyError, ReportNotSaved
+from gateway.store import db
 from gateway.store.migrate import alembic_config
 from gateway.store.models import AuditEvent, Base, Outbox, Report
 
@@ -328,6 +329,38 @@ def test_commit_failure_shows_no_code_and_leaves_nothing(store_app, store_runtim
     _accept_commits(database_url)  # the aggregator re-sends the final hop once the database is back
     again = _resend(phone)
     assert CODE.search(again) and _counts(store_runtime) == (1, 1, 1)
+
+
+def _drop_pooled_connection(runtime, database_url) -> None:
+    """PostgreSQL ends the pool's one connection, as a restart would, while it sits in the pool."""
+    with runtime.db.engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = create_engine(database_url)
+    with admin.begin() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_costs_no_report(store_runtime, database_url):
+    """Connections used a moment ago are not tested before use: filing finds one dead and files
+    on a new one."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a file has no connection to drop")
+    desk = ReportDesk(store_runtime)
+    desk.submit(NewReport("at-ussd", "ATUid_before", REPORTER, _answers(store_runtime)))
+    _drop_pooled_connection(store_runtime, database_url)
+    assert desk.submit(NewReport("at-ussd", "ATUid_after", REPORTER, _answers(store_runtime)))
+    assert _counts(store_runtime) == (2, 2, 2)
+
+
+@pytest.mark.postgres
+def test_a_connection_idle_long_enough_is_tested_before_use(store_runtime, database_url, monkeypatch):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a file has no connection to drop")
+    _drop_pooled_connection(store_runtime, database_url)
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
+    assert _counts(store_runtime) == (0, 0, 0)  # the dead connection was replaced, not used
 
 
 def _unreachable_urls(tmp_path):

@@ -7,15 +7,17 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Mapping, Optional
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from gateway.errors import LimitReached, ReportNotSaved
 from gateway.limits import caller_key
 from gateway.messaging import outbox
-from gateway.store.models import AuditEvent, Report
+from gateway.store.models import AuditEvent, Outbox, Report
 from gateway.store.states import ReportStatus
 
 if TYPE_CHECKING:
@@ -70,17 +72,21 @@ class ReportDesk:
             log.error("report look-up failed: %s", type(exc).__name__)
             raise ReportNotSaved(type(exc).__name__) from None
 
-    def submit(self, new: NewReport) -> str:
+    def submit(self, new: NewReport, counted: Optional[bool] = None) -> str:
         """Return the report's reference code; raise ReportNotSaved if it is not durable, and
         LimitReached when the number has filed its reports for the day. The limit is counted
         here, where the report is made, whatever way the caller came: first, so that parallel
         final hops cannot all slip under it, and given back when no new report was made (a
-        refusal, a failure, or a retried final hop that gets the code it was already shown)."""
+        refusal, a failure, or a retried final hop that gets the code it was already shown).
+        `counted`: the caller already counted it, with `Limiter.hit`'s answer (the USSD
+        session's verdict and the count in one round trip)."""
         self._check(new.answers)
         rt = self.runtime
         who = caller_key(rt.vault, new.phone, new.raw_phone)
         key, limit = session_key(new.channel, new.session_id, who), rt.limits["reports"]
-        if not rt.limiter.hit(limit, who):
+        if counted is None:
+            counted = rt.limiter.hit(limit, who)
+        if not counted:
             rt.limiter.give_back(limit, who)
             if (ref := self._filed(key)) is not None:
                 return ref
@@ -100,29 +106,72 @@ class ReportDesk:
 
     def _insert(self, new: NewReport, key: str) -> tuple[str, Optional[int]]:
         """The code and the new report's id, or the code and None when this session had filed it."""
-        vault, a = self.runtime.vault, new.answers
+        vault, a, db = self.runtime.vault, new.answers, self.runtime.db
+        now = datetime.now(timezone.utc)
+        report = {"channel": new.channel, "session_key": key, "category": a["category"], "victim": a["victim"],
+                  "region_code": a["region"], "urgent": a["urgent"], "contact_ok": a["contact"],
+                  "reporter_phone_enc": vault.encrypt(new.phone), "reporter_index": vault.blind_index(new.phone),
+                  "lang": new.lang, "status": ReportStatus.RECEIVED, "trusted": False, "follow_ups": 0,
+                  "created_at": now}
+        owed = {"job": "route_report", **outbox.row_values()}
+        audit = {"at": now, "actor": new.channel, "action": "received"}
+        stale_connections = 0
         try:
             for attempt in range(5):
+                # The session key is unique: a retried final hop fails the insert and finds its
+                # report on the next attempt, without a look-up on the first.
+                if attempt and (ref := self._filed(key)) is not None:
+                    return ref, None
+                ref = new_ref()
                 try:
-                    with self.runtime.db.session() as session:
-                        # The session key is unique: a retried final hop fails the insert and
-                        # finds its report on the next attempt, without a look-up on the first.
-                        if attempt and (ref := session.scalar(select(Report.ref).where(Report.session_key == key))):
-                            return ref, None
-                        ref = new_ref()
-                        report = Report(
-                            ref=ref, channel=new.channel, session_key=key, category=a["category"],
-                            victim=a["victim"], region_code=a["region"], urgent=a["urgent"], contact_ok=a["contact"],
-                            reporter_phone_enc=vault.encrypt(new.phone), reporter_index=vault.blind_index(new.phone),
-                            lang=new.lang, status=ReportStatus.RECEIVED)
-                        session.add(report)
-                        session.flush()
-                        outbox.add(session, "route_report", report.id)
-                        session.add(AuditEvent(actor=new.channel, action="received", report_id=report.id))
-                        return ref, report.id
+                    return ref, _file(db.engine, {**report, "ref": ref}, owed, audit)
                 except IntegrityError:  # a retry of a filed report (found next time), or the code was taken
                     continue
+                except DBAPIError as exc:
+                    # A connection the server dropped (restarted) since its last use: the pool
+                    # has let every such connection go, and a new one is tried once.
+                    if not exc.connection_invalidated or stale_connections:
+                        raise
+                    stale_connections += 1
         except SQLAlchemyError as exc:
             log.error("report not saved: %s", type(exc).__name__)
             raise ReportNotSaved(type(exc).__name__) from None
         raise ReportNotSaved("no free reference code")
+
+
+def _filing_statement():
+    """The report, its outbox entry and its audit row in one statement (PostgreSQL): one round
+    trip, and on a connection in autocommit no BEGIN and COMMIT round trips either, yet as
+    atomic as a transaction, and committed when it returns."""
+    report = insert(Report).values({c: bindparam(c) for c in REPORT_COLUMNS}).returning(Report.id).cte("filed")
+
+    def rows_for(table, columns: tuple[str, ...], link: str, prefix: str):
+        return insert(table).from_select(list(columns), select(*(
+            report.c.id if c == link else bindparam(prefix + c, type_=table.c[c].type) for c in columns)))
+
+    owed = rows_for(Outbox.__table__, OUTBOX_COLUMNS, "target_id", "outbox_").cte("owed")
+    audited = rows_for(AuditEvent.__table__, AUDIT_COLUMNS, "report_id", "audit_").cte("audited")
+    return select(report.c.id).add_cte(owed).add_cte(audited)
+
+
+REPORT_COLUMNS = ("ref", "channel", "session_key", "category", "victim", "region_code", "urgent", "contact_ok",
+                  "reporter_phone_enc", "reporter_index", "lang", "status", "trusted", "follow_ups", "created_at")
+OUTBOX_COLUMNS = ("job", "target_id", "created_at", "enqueued_at", "attempts")  # not_before: none, due now
+AUDIT_COLUMNS = ("at", "actor", "action", "report_id")
+FILING = _filing_statement()
+AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def _file(engine: Engine, report: dict, owed: dict, audit: dict) -> int:
+    """Write the report, its outbox entry and its audit row, committed; the report's id.
+    SQLite has no statements inside a WITH: three in one transaction (a file costs no round trips)."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            report_id = conn.execute(insert(Report).returning(Report.id), report).scalar_one()
+            conn.execute(insert(Outbox), {**owed, "target_id": report_id})
+            conn.execute(insert(AuditEvent), {**audit, "report_id": report_id})
+            return report_id
+    with engine.connect().execution_options(**AUTOCOMMIT) as conn:
+        params = {**report, **{f"outbox_{k}": owed[k] for k in OUTBOX_COLUMNS if k != "target_id"},
+                  **{f"audit_{k}": audit[k] for k in AUDIT_COLUMNS if k != "report_id"}}
+        return conn.execute(FILING, params).scalar_one()

@@ -63,33 +63,40 @@ class UssdService:
     def _refused(self, hop: UssdHop, session_ttl: int) -> bool:
         """Limits apply when a session starts, never inside one: a report under way completes,
         and a session refused at its start stays refused."""
+        return self._verdict(hop, session_ttl, False)[0]
+
+    def _verdict(self, hop: UssdHop, session_ttl: int, files_report: bool) -> tuple[bool, Optional[bool]]:
+        """Whether the session is refused, and for a hop that `files_report` and has to ask
+        Redis anyway, the report counted against the daily limit in that same round trip
+        (gateway.limits.Limiter.session_verdict_and_report; None: not counted here)."""
         key = (hop.channel, hop.session_id, hop.raw_phone)
         kept = self._verdicts.get(key)
         now = time.monotonic()
         if kept is not None and kept[0] > now:
-            return kept[1]
+            return kept[1], None
         rt = self.runtime
-        verdict = rt.limiter.session_verdict(rt.limits["ussd"], rt.limits["reports"], self._caller(hop),
-                                             f"{hop.channel}:{hop.session_id}", session_ttl)
+        verdict, counted = rt.limiter.session_verdict_and_report(
+            rt.limits["ussd"], rt.limits["reports"], self._caller(hop), f"{hop.channel}:{hop.session_id}",
+            session_ttl, files_report)
         if verdict is None:  # Redis could not say: let through, keep nothing
-            return False
+            return False, None
         with self._verdicts_lock:
             # kept no longer than Redis keeps it: it was set at the latest now
             self._verdicts[key] = (now + session_ttl, not verdict)
             while len(self._verdicts) > VERDICTS_KEPT:  # the oldest first
                 del self._verdicts[next(iter(self._verdicts))]
-        return not verdict
+        return not verdict, counted
 
     def _caller(self, hop: UssdHop) -> str:
         return caller_key(self.runtime.vault, hop.phone, hop.raw_phone)
 
     # -- effects: what the screen being shown asks the gateway to make durable ----------------
 
-    def _submit_report(self, hop: UssdHop, state: State) -> dict:
+    def _submit_report(self, hop: UssdHop, state: State, counted: Optional[bool]) -> dict:
         return {"ref": self.desk.submit(NewReport(hop.channel, hop.session_id, hop.phone, state.answers, state.lang,
-                                                  raw_phone=hop.raw_phone))}
+                                                  raw_phone=hop.raw_phone), counted)}
 
-    def _subscribe_updates(self, hop: UssdHop, state: State) -> dict:
+    def _subscribe_updates(self, hop: UssdHop, state: State, _counted: Optional[bool]) -> dict:
         code = state.answers["subscribe_region"]
         community.subscribe(self.runtime, hop.phone, code)
         return {"region": self.runtime.content.directory.region(code).short}
@@ -110,18 +117,19 @@ class UssdService:
         reply = self.quick_answer(hop, session_ttl)
         if reply is not None:
             return reply
-        if self._refused(hop, session_ttl):
-            return self.limited
         state = self.engine.run(hop.inputs, self.engine.start())
-        extra = {}
         screen = self.flow.screens[state.screen]
-        if screen.effect:
-            try:
-                extra = EFFECTS[screen.effect].apply(self, hop, state)
-            except LimitReached:
-                return Reply(self.engine.catalog.text(state.lang, "session.limited"), end=True)
-            except EffectFailed:
-                state = self.engine.goto(state, screen.on_error)
+        effect = EFFECTS[screen.effect]
+        refused, counted = self._verdict(hop, session_ttl, effect.files_report)
+        if refused:
+            return self.limited
+        extra = {}
+        try:
+            extra = effect.apply(self, hop, state, counted)
+        except LimitReached:
+            return Reply(self.engine.catalog.text(state.lang, "session.limited"), end=True)
+        except EffectFailed:
+            state = self.engine.goto(state, screen.on_error)
         return self.engine.reply(state, extra)
 
 
@@ -130,12 +138,13 @@ class Effect:
     """Work an end screen asks for before it is shown; `sample` is what its outcome adds to the
     screen's text, so validation can render every screen that names it."""
 
-    apply: Callable[[UssdService, UssdHop, State], dict]
+    apply: Callable[[UssdService, UssdHop, State, Optional[bool]], dict]
     sample: Mapping[str, str]
+    files_report: bool = False  # counted against the daily reports limit (gateway.cases.reports)
 
 
 REF_SAMPLE = {"ref": "K7Q2MX"}
 EFFECTS = {
-    "submit_report": Effect(UssdService._submit_report, REF_SAMPLE),
+    "submit_report": Effect(UssdService._submit_report, REF_SAMPLE, files_report=True),
     "subscribe_updates": Effect(UssdService._subscribe_updates, {"region": "Muara Enim"}),
 }

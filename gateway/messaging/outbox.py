@@ -83,8 +83,15 @@ def add(session: Session, job: str, target_id: int, not_before: Optional[datetim
     hands the job to RQ right after the commit, so the row is written already stamped with that
     first hand-over (one commit per job, not two); `enqueue(..., stamped=True)` takes the stamp
     back if Redis refuses the job. A job `held` for the reconciler is written unstamped."""
-    session.add(Outbox(job=job, target_id=target_id, not_before=not_before,
-                       enqueued_at=None if held else datetime.now(timezone.utc), attempts=0 if held else 1))
+    session.add(Outbox(job=job, target_id=target_id, **row_values(not_before, held)))
+
+
+def row_values(not_before: Optional[datetime] = None, held: bool = False) -> dict:
+    """An entry's columns besides its job and target, as `add` writes them: for a caller that
+    writes the row with a Core statement."""
+    now = datetime.now(timezone.utc)
+    return {"created_at": now, "not_before": not_before, "enqueued_at": None if held else now,
+            "attempts": 0 if held else 1}
 
 
 class Batch:
@@ -135,8 +142,10 @@ def _handed_over(runtime: Runtime, job: str, target_id: int, not_before: Optiona
     try:
         if not_before and _utc(not_before) > datetime.now(timezone.utc):
             runtime.queue.enqueue_at(_utc(not_before), spec.entry_point, target_id, **options)
-        else:
-            runtime.queue.enqueue(spec.entry_point, target_id, **options)
+        else:  # RQ alone would send the queue's registration and the job in two round trips
+            with runtime.redis.pipeline() as pipe:
+                runtime.queue.enqueue(spec.entry_point, target_id, pipeline=pipe, **options)
+                pipe.execute()
     except RedisError as exc:
         log.warning("queue unavailable, %s %s left to the reconciler: %s", job, target_id, type(exc).__name__)
         return False
@@ -148,14 +157,15 @@ def enqueue(runtime: Runtime, job: str, target_id: int, not_before: Optional[dat
     """Hand the job to RQ after the transaction committed; False when Redis is unreachable (the
     reconciler will try again). `stamped`: the row was written by `add` in that transaction,
     already counting this hand-over."""
-    row = (Outbox.job == job, Outbox.target_id == target_id)
-    if not _handed_over(runtime, job, target_id, not_before):
-        if stamped:  # take back the hand-over `add` counted
-            _stamp(runtime, *row, enqueued_at=None, attempts=Outbox.attempts - 1)
-        return False
-    if not stamped:
-        _stamp(runtime, *row, enqueued_at=datetime.now(timezone.utc), attempts=Outbox.attempts + 1)
-    return True
+    if _handed_over(runtime, job, target_id, not_before):
+        if not stamped:
+            _stamp(runtime, Outbox.job == job, Outbox.target_id == target_id, enqueued_at=datetime.now(timezone.utc),
+                   attempts=Outbox.attempts + 1)
+        return True
+    if stamped:  # take back the hand-over `add` counted
+        _stamp(runtime, Outbox.job == job, Outbox.target_id == target_id, enqueued_at=None,
+               attempts=Outbox.attempts - 1)
+    return False
 
 
 def host_name(runtime=None) -> str:

@@ -20,6 +20,7 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 5000  # wait this long for another writer instead of failing
@@ -29,6 +30,10 @@ WORKER_WRITE_POLL_SECONDS = 0.002  # how often a worker does: less often, so the
 # loaded copy of those rows: SQLAlchemy need not search its identity map for copies to refresh,
 # a measurable share of a short job. `session.execute(stmt, execution_options=UNSYNCED)`.
 UNSYNCED = {"synchronize_session": False}
+# A server connection back from the pool is tested (one round trip) only when it sat unused this
+# long: one used a moment ago is very likely alive, and a unit of work that finds it dead anyway
+# fails like any other database error (the report filing tries once more on a new connection).
+IDLE_PING_SECONDS = 5.0
 
 
 def _sqlite_setup(write_poll_seconds: float):
@@ -101,17 +106,35 @@ def private_sqlite_file(url: str) -> None:
         pass
 
 
+def _ping_when_idle(engine: Engine) -> None:
+    """`pool_pre_ping`, but only for a connection idle IDLE_PING_SECONDS or more: under load
+    every unit of work would otherwise pay a round trip for a connection used a moment ago.
+    A failed ping has the pool replace the connection before anyone uses it."""
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(type(exc).__name__) from exc
+
+
 class Database:
     def __init__(self, url: str, write_poll_seconds: float = WEB_WRITE_POLL_SECONDS):
         self.url = make_url(url)
         private_sqlite_file(url)
         sqlite = self.url.get_backend_name() == "sqlite"
-        # A server connection can go stale (PostgreSQL restarted): test it at checkout. A file cannot,
-        # and the test would cost a statement on every unit of work.
-        self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite,
-                                            connect_args={"factory": _PollingConnection} if sqlite else {})
+        self.engine: Engine = create_engine(url, connect_args={"factory": _PollingConnection} if sqlite else {})
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_setup(write_poll_seconds))
+        else:  # a server connection can go stale (PostgreSQL restarted); a file cannot
+            _ping_when_idle(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
