@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Iterator
 
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.channels.base import CHAT_CHANNELS, REJECTED, RETRY, SENT
@@ -22,7 +22,7 @@ from gateway.messaging import chat, outbox
 from gateway.messaging.breaker import Breaker
 from gateway.messaging.jobs import JOBS, JobName
 from gateway.store.db import UNSYNCED
-from gateway.store.models import AuditEvent, Contact, Message
+from gateway.store.models import AuditEvent, Contact, Message, utcnow
 from gateway.store.states import MESSAGE_MOVES, MessageState, sources
 
 if TYPE_CHECKING:
@@ -170,6 +170,12 @@ def _within_budget(rt: Runtime, message: Message) -> bool:
     return False
 
 
+_RECORDED = ("state", "provider", "channel", "provider_message_id", "status_code", "failure_reason")
+_RECORD = update(Message).where(Message.id == bindparam("m_id")).values(
+    updated_at=bindparam("m_updated"), **{column: bindparam(f"m_{column}") for column in _RECORDED})
+_AUDIT = insert(AuditEvent)
+
+
 def _deliver(rt: Runtime, breaker: Breaker, message: Message, to: str, body: str) -> str:
     """Send a claimed message and record the outcome; raise TransientSendError to be retried."""
     message_id = message.id
@@ -190,13 +196,14 @@ def _deliver(rt: Runtime, breaker: Breaker, message: Message, to: str, body: str
                   status_code=result.status_code, failure_reason=reason)
     try:
         with rt.db.session() as session:
-            session.execute(update(Message).where(Message.id == message_id).values(**values),
-                            execution_options=UNSYNCED)
+            conn = session.connection()  # Core statements: nothing here is loaded or kept
+            conn.execute(_RECORD, {"m_id": message_id, "m_updated": utcnow(),
+                                   **{f"m_{column}": values[column] for column in _RECORDED}})
             if not result.retryable:
-                outbox.mark_done(session, JobName.SEND_SMS, message_id)
-                session.add(AuditEvent(actor="sender", action=f"{message.purpose}_{state}",
-                                       report_id=message.report_id,
-                                       detail=f"message {message_id}: {result.reason or result.status_code}"))
+                outbox.mark_done(conn, JobName.SEND_SMS, message_id)
+                conn.execute(_AUDIT, {"actor": "sender", "action": f"{message.purpose}_{state}",
+                                      "report_id": message.report_id, "at": utcnow(),
+                                      "detail": f"message {message_id}: {result.reason or result.status_code}"})
     except SQLAlchemyError:  # sent, but not recorded: the reconciler records it, not sends it again
         outbox.keep_unrecorded(rt, message_id, values)
         raise

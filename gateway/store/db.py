@@ -29,6 +29,13 @@ WORKER_WRITE_POLL_SECONDS = 0.002  # how often a worker does: less often, so the
 # loaded copy of those rows: SQLAlchemy need not search its identity map for copies to refresh,
 # a measurable share of a short job. `session.execute(stmt, execution_options=UNSYNCED)`.
 UNSYNCED = {"synchronize_session": False}
+# session.info key: callables that write what a unit of work kept back, run just before it commits
+BEFORE_COMMIT = "before_commit"
+
+
+def _before_commit(session: Session) -> None:
+    for write in session.info.pop(BEFORE_COMMIT, ()):
+        write()
 
 
 def _sqlite_setup(write_poll_seconds: float):
@@ -113,6 +120,7 @@ class Database:
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_setup(write_poll_seconds))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.sessions, "before_commit", _before_commit)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
