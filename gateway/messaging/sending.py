@@ -94,16 +94,39 @@ def _claim_first(session, rt: Runtime, message_ids: list[int]) -> list[tuple[Mes
 def _send_claimed(rt: Runtime, claimed: list[tuple[Message, str]]) -> set[int]:
     """Send claimed messages in order; the ids not sent. At the first failure the message is
     left as that send recorded it (`retry`) and the rest, never tried, go back to `queued`."""
-    breaker = Breaker(rt.redis, rt.settings.time_scale)
-    for n, (message, to) in enumerate(claimed):
-        try:
-            _deliver(rt, breaker, message, to, rt.vault.decrypt(message.body_enc))
-        except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
-            if not isinstance(exc, TransientSendError):
-                log.exception("message %s: sending in line failed; queued", message.id)
-            _release(rt, [m.id for m, _ in claimed[n + 1:]])
-            return {m.id for m, _ in claimed[n:]}
+    breaker = _SuccessesTogether(Breaker(rt.redis, rt.settings.time_scale))
+    try:
+        for n, (message, to) in enumerate(claimed):
+            try:
+                _deliver(rt, breaker, message, to, rt.vault.decrypt(message.body_enc))
+            except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
+                if not isinstance(exc, TransientSendError):
+                    log.exception("message %s: sending in line failed; queued", message.id)
+                _release(rt, [m.id for m, _ in claimed[n + 1:]])
+                return {m.id for m, _ in claimed[n:]}
+    finally:
+        breaker.settle()
     return set()
+
+
+class _SuccessesTogether:
+    """A breaker for sends in a row: their successes reach Redis once, at the end or before a
+    failure, as the one reset they amount to; a failure goes at once."""
+
+    def __init__(self, breaker: Breaker):
+        self.breaker, self.succeeded = breaker, False
+
+    def record(self, ok: bool) -> None:
+        if ok:
+            self.succeeded = True
+            return
+        self.settle()
+        self.breaker.record(ok=False)
+
+    def settle(self) -> None:
+        if self.succeeded:
+            self.succeeded = False
+            self.breaker.record(ok=True)
 
 
 def _release(rt: Runtime, message_ids: list[int]) -> None:
