@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.utils import now
+from rq.worker import WorkerStatus
 
 from gateway.cases import retention
 from gateway.messaging import outbox
@@ -84,7 +85,7 @@ class GatewayWorker(SimpleWorker):
     def handle_job_success(self, job, queue, started_job_registry):
         """RQ's own, less the WATCH on the job's dependents and their look-up: no job of ours has
         dependents (outbox.enqueue never passes `depends_on`), so two round trips a job bought
-        nothing. The bookkeeping is RQ's, in one MULTI."""
+        nothing. The bookkeeping is RQ's, in one MULTI, with the worker's return to idle."""
         if job.repeats_left:
             return super().handle_job_success(job, queue, started_job_registry)
         with self.connection.pipeline() as pipeline:
@@ -98,6 +99,7 @@ class GatewayWorker(SimpleWorker):
                                     execution_ended_at=job.ended_at)
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
             self.cleanup_execution(job, pipeline=pipeline)
+            self.set_state(WorkerStatus.IDLE, pipeline)  # what RQ sends on its own right after
             pipeline.execute()
         self.log.info("Successfully completed job %s in %ss on worker %s", job.id, job.ended_at - job.started_at,
                       self.name)
