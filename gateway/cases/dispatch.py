@@ -280,15 +280,29 @@ def route_report(rt: Runtime, report_id: int) -> str:
         outbox.mark_done(session, "route_report", report_id)
         if not claimed:
             return "already routed"
-        report = session.get(Report, report_id)
-        for decision in route(Case.of(report), rt.content.directory, datetime.now(timezone.utc)):
-            audit(session, report_id, "routed", f"{decision.agency_id}: {decision.reason}")
-            assign(rt, batch, report, decision.agency_id, decision.reason)
-        alerts = sum(job == "send_sms" for job, _, _ in batch.jobs)
-        if not alerts:
-            report.status = ReportStatus.UNASSIGNED
-            log.error("report %s has no responder to alert: register duty numbers", report_id)
+        alerts = _route(rt, batch, session.get(Report, report_id))
     return f"{alerts} alerts queued"
+
+
+def route_now(rt: Runtime, batch: outbox.Batch, report: Report) -> int:
+    """Route a report in the transaction that files it (an SMS turn), instead of owing a
+    `route_report` job: filing and alerting then commit together or not at all. Returns how
+    many alerts were queued."""
+    report.status, report.routed_at = ReportStatus.ROUTED, datetime.now(timezone.utc)
+    batch.session.flush()
+    return _route(rt, batch, report)
+
+
+def _route(rt: Runtime, batch: outbox.Batch, report: Report) -> int:
+    before = sum(job == "send_sms" for job, _, _ in batch.jobs)
+    for decision in route(Case.of(report), rt.content.directory, datetime.now(timezone.utc)):
+        audit(batch.session, report.id, "routed", f"{decision.agency_id}: {decision.reason}")
+        assign(rt, batch, report, decision.agency_id, decision.reason)
+    alerts = sum(job == "send_sms" for job, _, _ in batch.jobs) - before
+    if not alerts:
+        report.status = ReportStatus.UNASSIGNED
+        log.error("report %s has no responder to alert: register duty numbers", report.id)
+    return alerts
 
 
 
