@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker
+from rq.utils import now
+from rq.worker import WorkerStatus
 
 from gateway.cases import retention
 from gateway.messaging import outbox
@@ -27,6 +29,7 @@ RECONCILE_LOCK = "outbox:reconcile:lock"
 PURGE_INTERVAL_SECONDS = 86400
 PURGE_LOCK = "retention:purge:lock"
 HEARTBEAT_EVERY_SECONDS = 1.0  # at most this often a heartbeat sent on its own (not in a pipeline)
+SUSPENSION_CHECK_EVERY_SECONDS = 1.0  # `rq suspend` is seen within this long, not before every job
 
 
 class GatewayWorker(SimpleWorker):
@@ -57,6 +60,49 @@ class GatewayWorker(SimpleWorker):
                 return
             self._last_beat = (at, ttl)
         super().heartbeat(timeout, pipeline)
+
+    _suspension_checked = float("-inf")
+
+    def check_for_suspension(self, burst: bool):
+        """RQ asks Redis before every job; once a second is as good for an operator's pause."""
+        at = time.monotonic()
+        if at - self._suspension_checked >= SUSPENSION_CHECK_EVERY_SECONDS:
+            self._suspension_checked = at
+            super().check_for_suspension(burst)
+
+    def set_state(self, state, pipeline=None):
+        """RQ marks the worker idle after each job and again before the next dequeue: the second,
+        unchanged, is not sent. Only this worker writes its state."""
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline)
+
+    def handle_execution_ended(self, job, queue, heartbeat_ttl):
+        """RQ's job heartbeat here keeps the job `started` while callbacks run: none of our jobs
+        has one, and the job leaves the started registry in the same breath."""
+        job.ended_at = now()
+
+    def handle_job_success(self, job, queue, started_job_registry):
+        """RQ's own, less the WATCH on the job's dependents and their look-up: no job of ours has
+        dependents (outbox.enqueue never passes `depends_on`), so two round trips a job bought
+        nothing. The bookkeeping is RQ's, in one MULTI, with the worker's return to idle."""
+        if job.repeats_left:
+            return super().handle_job_success(job, queue, started_job_registry)
+        with self.connection.pipeline() as pipeline:
+            self.increment_successful_job_count(pipeline=pipeline)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            result_ttl = job.get_result_ttl(self.default_result_ttl)
+            if result_ttl != 0:
+                job._handle_success(result_ttl, pipeline=pipeline, worker_name=self.name,
+                                    execution_id=self.execution.id if self.execution else None,
+                                    execution_started_at=self.execution.created_at if self.execution else None,
+                                    execution_ended_at=job.ended_at)
+            job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+            self.cleanup_execution(job, pipeline=pipeline)
+            self.set_state(WorkerStatus.IDLE, pipeline)  # what RQ sends on its own right after
+            pipeline.execute()
+        self.log.info("Successfully completed job %s in %ss on worker %s", job.id, job.ended_at - job.started_at,
+                      self.name)
 
     def get_heartbeat_ttl(self, job) -> int:
         """How long a started job stays `started` without a word from this worker: after that,

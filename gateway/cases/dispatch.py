@@ -102,19 +102,31 @@ def queue_sms(rt: Runtime, batch: outbox.Batch, to: str, body: str, purpose: str
               channel: Optional[str] = None, **links) -> Message:
     """An SMS to anyone (or, with `channel`, a chat app's message): a queued row with its send
     job, in the caller's transaction."""
-    message = Message(purpose=purpose, state=MessageState.QUEUED, channel=channel, to_enc=rt.vault.encrypt(to),
-                      to_index=rt.vault.blind_index(to), body_enc=rt.vault.encrypt(body), **links)
+    message = _message(rt, to, body, purpose, channel, **links)
     batch.session.add(message)
     batch.session.flush()
     batch.add("send_sms", message.id, not_before, row=message)
     return message
 
 
-def queue_alert(rt: Runtime, batch: outbox.Batch, report_id: int, responder: Responder, body: str) -> Message:
+def _message(rt: Runtime, to: str, body: str, purpose: str, channel: Optional[str] = None, **links) -> Message:
+    return Message(purpose=purpose, state=MessageState.QUEUED, channel=channel, to_enc=rt.vault.encrypt(to),
+                   to_index=rt.vault.blind_index(to), body_enc=rt.vault.encrypt(body), **links)
+
+
+def _alert(rt: Runtime, report_id: int, responder: Responder, body: str) -> Message:
     """By the channel the duty number chose; a chat alert falls back to SMS (messaging.chat)."""
     channel = responder.alert_channel if responder.alert_channel in CHAT_CHANNELS else None
-    return queue_sms(rt, batch, rt.vault.decrypt(responder.phone_enc), body, "alert", channel=channel,
-                     report_id=report_id, responder_id=responder.id)
+    return _message(rt, rt.vault.decrypt(responder.phone_enc), body, "alert", channel,
+                    report_id=report_id, responder_id=responder.id)
+
+
+def queue_alert(rt: Runtime, batch: outbox.Batch, report_id: int, responder: Responder, body: str) -> Message:
+    message = _alert(rt, report_id, responder, body)
+    batch.session.add(message)
+    batch.session.flush()
+    batch.add("send_sms", message.id, row=message)
+    return message
 
 
 def alerted(session: Session, report_id: int) -> set[int]:
@@ -127,29 +139,33 @@ def assign(rt: Runtime, batch: outbox.Batch, report: Report, agency_id: str, rea
     """Alert the first agency from `agency_id` up its chain that has a duty number.
     `escalation`: (who did not answer, in how many minutes), said at the alert's start."""
     session, directory = batch.session, rt.content.directory
-    for agency in directory.chain(agency_id):
-        staff = responders(session, agency.id, rt.settings.demo_roster_allowed)
-        if staff:
-            break
-    else:
-        audit(session, report.id, "unassigned", f"no duty number in the chain of {agency_id}")
-        return None
-    if agency.id != agency_id:
-        audit(session, report.id, "no_responder", f"{agency_id} has no duty number; alerting {agency.id}")
-    existing = session.scalar(select(Assignment).where(Assignment.report_id == report.id,
-                                                       Assignment.agency_id == agency.id))
-    if existing is not None:  # two decisions met on the same agency
-        return existing
+    # Every assignment and alert of this transaction is flushed as it is made, so the queries
+    # below see them; what is pending (audit rows) is written with this assignment's one flush.
+    with session.no_autoflush:
+        for agency in directory.chain(agency_id):
+            staff = responders(session, agency.id, rt.settings.demo_roster_allowed)
+            if staff:
+                break
+        else:
+            audit(session, report.id, "unassigned", f"no duty number in the chain of {agency_id}")
+            return None
+        if agency.id != agency_id:
+            audit(session, report.id, "no_responder", f"{agency_id} has no duty number; alerting {agency.id}")
+        existing = session.scalar(select(Assignment).where(Assignment.report_id == report.id,
+                                                           Assignment.agency_id == agency.id))
+        if existing is not None:  # two decisions met on the same agency
+            return existing
+        already = alerted(session, report.id)
     minutes = getattr(directory.ack_deadline_minutes, "urgent" if report.urgent else "normal")
     deadline = outbox.due(rt, timedelta(minutes=minutes))
     assignment = Assignment(report_id=report.id, agency_id=agency.id, parent_id=parent_id, reason=reason[:100],
                             state=AssignmentState.WAITING, deadline_at=deadline)
-    session.add(assignment)
+    body = alert_body(rt, report, escalation)
+    messages = [_alert(rt, report.id, responder, body) for responder in staff if responder.id not in already]
+    session.add_all([assignment, *messages])
     session.flush()
-    body, already = alert_body(rt, report, escalation), alerted(session, report.id)
-    for responder in staff:
-        if responder.id not in already:
-            queue_alert(rt, batch, report.id, responder, body)
+    for message in messages:
+        batch.add("send_sms", message.id, row=message)
     batch.add("check_ack", assignment.id, deadline)
     return assignment
 
@@ -264,15 +280,29 @@ def route_report(rt: Runtime, report_id: int) -> str:
         outbox.mark_done(session, "route_report", report_id)
         if not claimed:
             return "already routed"
-        report = session.get(Report, report_id)
-        for decision in route(Case.of(report), rt.content.directory, datetime.now(timezone.utc)):
-            audit(session, report_id, "routed", f"{decision.agency_id}: {decision.reason}")
-            assign(rt, batch, report, decision.agency_id, decision.reason)
-        alerts = sum(job == "send_sms" for job, _, _ in batch.jobs)
-        if not alerts:
-            report.status = ReportStatus.UNASSIGNED
-            log.error("report %s has no responder to alert: register duty numbers", report_id)
+        alerts = _route(rt, batch, session.get(Report, report_id))
     return f"{alerts} alerts queued"
+
+
+def route_now(rt: Runtime, batch: outbox.Batch, report: Report) -> int:
+    """Route a report in the transaction that files it (an SMS turn), instead of owing a
+    `route_report` job: filing and alerting then commit together or not at all. Returns how
+    many alerts were queued."""
+    report.status, report.routed_at = ReportStatus.ROUTED, datetime.now(timezone.utc)
+    batch.session.flush()
+    return _route(rt, batch, report)
+
+
+def _route(rt: Runtime, batch: outbox.Batch, report: Report) -> int:
+    before = sum(job == "send_sms" for job, _, _ in batch.jobs)
+    for decision in route(Case.of(report), rt.content.directory, datetime.now(timezone.utc)):
+        audit(batch.session, report.id, "routed", f"{decision.agency_id}: {decision.reason}")
+        assign(rt, batch, report, decision.agency_id, decision.reason)
+    alerts = sum(job == "send_sms" for job, _, _ in batch.jobs) - before
+    if not alerts:
+        report.status = ReportStatus.UNASSIGNED
+        log.error("report %s has no responder to alert: register duty numbers", report.id)
+    return alerts
 
 
 

@@ -103,16 +103,21 @@ class SmsDesk:
     def menu(self) -> ChatMenu:
         return ChatMenu(self.rt, UssdService(self.rt, ReportDesk(self.rt)))
 
-    def _menu_turn(self, inbound_id: int) -> Optional[tuple[str, Optional[str]]]:
+    def _read(self, inbound_id: int) -> Optional[InboundMessage]:
+        """The message as stored, read before its transaction: what the menu and the desk read
+        of it never changes once written."""
+        with self.rt.db.session() as session:
+            return session.get(InboundMessage, inbound_id)
+
+    def _menu_turn(self, inbound: Optional[InboundMessage]) -> Optional[tuple[str, Optional[str]]]:
         """(outcome, reply) when a chat message belongs to the menu, else None. Run before the
         message's transaction: the menu files a report in a transaction of its own, which
         SQLite's one write lock would not give while the message's is open."""
         vault = self.rt.vault
+        if inbound is None or inbound.handled_at is not None or inbound.channel not in CHAT_CHANNELS or inbound.kind:
+            return None
+        inbound_id = inbound.id
         with self.rt.db.session() as session:
-            inbound = session.get(InboundMessage, inbound_id)
-            if inbound is None or inbound.handled_at is not None or inbound.channel not in CHAT_CHANNELS \
-                    or inbound.kind:
-                return None
             sender, text, channel = vault.decrypt(inbound.sender_enc), vault.decrypt(inbound.text_enc), inbound.channel
             indexes = vault.blind_indexes(sender)
             first = session.scalar(select(InboundMessage.id).where(
@@ -136,7 +141,8 @@ class SmsDesk:
 
     def handle(self, inbound_id: int) -> str:
         vault = self.rt.vault
-        menu = self._menu_turn(inbound_id)
+        read = self._read(inbound_id)
+        menu = self._menu_turn(read)
         with unit_of_work(self.rt) as batch:
             session = batch.session
             claimed = session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id,
@@ -145,7 +151,8 @@ class SmsDesk:
             outbox.mark_done(session, "handle_sms", inbound_id)
             if not claimed:
                 return "already handled"
-            inbound = session.get(InboundMessage, inbound_id)
+            # The copy read above, not read again; only its outcome is written.
+            inbound = session.merge(read, load=False)
             sender = vault.decrypt(inbound.sender_enc)
             text = vault.decrypt(inbound.text_enc)
             parsed = parse(text, self.content.keyword_table)
@@ -412,8 +419,7 @@ class SmsDesk:
 
     def _file(self, turn: Turn, report: Report, reply: bool = True) -> Optional[str]:
         report.category = report.category or "other"
-        report.status = ReportStatus.RECEIVED
-        turn.job("route_report", report.id)
+        dispatch.route_now(self.rt, turn.batch, report)
         turn.report_id = report.id
         return self.text(turn, "sms.report_done", ref=report.ref) if reply else None
 

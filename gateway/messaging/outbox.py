@@ -16,13 +16,13 @@ from redis.exceptions import RedisError
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gateway.messaging.jobs import JOBS
 from gateway.settings import JOB_TIMEOUT_SECONDS, RECONCILE_INTERVAL_SECONDS
-from gateway.store.db import UNSYNCED
+from gateway.store.db import BEFORE_COMMIT, UNSYNCED
 from gateway.store.models import AuditEvent, Message, Outbox
 from gateway.store.states import MessageState
 
@@ -94,35 +94,56 @@ def row_values(not_before: Optional[datetime] = None, held: bool = False) -> dic
             "attempts": 0 if held else 1}
 
 
+_INSERT_MANY = insert(Outbox)
+
+
 class Batch:
     """The jobs one transaction owes: recorded with it, handed to RQ once it has committed.
     `jobs` lists those to hand over then; one held for the reconciler (due beyond the
-    `horizon`) is only its row, decided once, when it is added."""
+    `horizon`) is only its row, decided once, when it is added.
+
+    Its rows are written together just before the transaction commits, in one statement: nothing
+    in a job's transaction reads back the jobs it owes, and a row written through the ORM one at
+    a time would cost a flush and an id read back each."""
 
     def __init__(self, runtime: Runtime, session: Session):
         self.runtime, self.session, self.jobs = runtime, session, []
         # The rows the jobs concern, held: the session's identity map is weak, and a job that
         # sends its first SMS itself reads them back in this transaction (a query each if dropped).
         self.rows: list = []
+        self.owed: list[dict] = []
 
     def add(self, job: str, target_id: int, not_before: Optional[datetime] = None, row=None) -> None:
         held = _held(self.runtime, not_before)
-        add(self.session, job, target_id, not_before, held=held)
+        if not self.owed:
+            self.session.info.setdefault(BEFORE_COMMIT, []).append(self._write)
+        now = datetime.now(timezone.utc)
+        self.owed.append(dict(job=job, target_id=target_id, not_before=not_before, created_at=now,
+                              enqueued_at=None if held else now, attempts=0 if held else 1))
         if not held:
             self.jobs.append((job, target_id, not_before))
         if row is not None:
             self.rows.append(row)
+
+    def _write(self) -> None:
+        self.session.connection().execute(_INSERT_MANY, self.owed)
+        self.owed = []
 
     def enqueue(self) -> None:
         for job, target_id, not_before in self.jobs:
             enqueue(self.runtime, job, target_id, not_before, stamped=True)
 
 
-def mark_done(session: Session, job: str, target_id: int) -> bool:
-    """True for the one caller that finished the entry: a job can use it as its claim."""
-    return bool(session.execute(
-        update(Outbox).where(Outbox.job == job, Outbox.target_id == target_id, Outbox.done_at.is_(None))
-        .values(done_at=datetime.now(timezone.utc)), execution_options=UNSYNCED).rowcount)
+_MARK_DONE = (update(Outbox).where(Outbox.job == bindparam("o_job"), Outbox.target_id == bindparam("o_target"),
+                                   Outbox.done_at.is_(None)).values(done_at=bindparam("o_done")))
+
+
+def mark_done(session, job: str, target_id: int) -> bool:
+    """True for the one caller that finished the entry: a job can use it as its claim.
+    `session`: a Session or a Connection; the statement is built once, not per call."""
+    return bool(session.execute(_MARK_DONE, {"o_job": job, "o_target": target_id,
+                                             "o_done": datetime.now(timezone.utc)},
+                                execution_options=UNSYNCED).rowcount)
 
 
 def _stamp(runtime: Runtime, *where, **values) -> None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Iterator
 
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.channels.base import CHAT_CHANNELS, REJECTED, RETRY, SENT
@@ -22,7 +22,7 @@ from gateway.messaging import chat, outbox
 from gateway.messaging.breaker import Breaker
 from gateway.messaging.jobs import JOBS, JobName
 from gateway.store.db import UNSYNCED
-from gateway.store.models import AuditEvent, Contact, Message
+from gateway.store.models import AuditEvent, Contact, Message, utcnow
 from gateway.store.states import MESSAGE_MOVES, MessageState, sources
 
 if TYPE_CHECKING:
@@ -94,16 +94,39 @@ def _claim_first(session, rt: Runtime, message_ids: list[int]) -> list[tuple[Mes
 def _send_claimed(rt: Runtime, claimed: list[tuple[Message, str]]) -> set[int]:
     """Send claimed messages in order; the ids not sent. At the first failure the message is
     left as that send recorded it (`retry`) and the rest, never tried, go back to `queued`."""
-    breaker = Breaker(rt.redis, rt.settings.time_scale)
-    for n, (message, to) in enumerate(claimed):
-        try:
-            _deliver(rt, breaker, message, to, rt.vault.decrypt(message.body_enc))
-        except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
-            if not isinstance(exc, TransientSendError):
-                log.exception("message %s: sending in line failed; queued", message.id)
-            _release(rt, [m.id for m, _ in claimed[n + 1:]])
-            return {m.id for m, _ in claimed[n:]}
+    breaker = _SuccessesTogether(Breaker(rt.redis, rt.settings.time_scale))
+    try:
+        for n, (message, to) in enumerate(claimed):
+            try:
+                _deliver(rt, breaker, message, to, rt.vault.decrypt(message.body_enc))
+            except Exception as exc:  # noqa: BLE001 - whatever went wrong, RQ's retries take it from here
+                if not isinstance(exc, TransientSendError):
+                    log.exception("message %s: sending in line failed; queued", message.id)
+                _release(rt, [m.id for m, _ in claimed[n + 1:]])
+                return {m.id for m, _ in claimed[n:]}
+    finally:
+        breaker.settle()
     return set()
+
+
+class _SuccessesTogether:
+    """A breaker for sends in a row: their successes reach Redis once, at the end or before a
+    failure, as the one reset they amount to; a failure goes at once."""
+
+    def __init__(self, breaker: Breaker):
+        self.breaker, self.succeeded = breaker, False
+
+    def record(self, ok: bool) -> None:
+        if ok:
+            self.succeeded = True
+            return
+        self.settle()
+        self.breaker.record(ok=False)
+
+    def settle(self) -> None:
+        if self.succeeded:
+            self.succeeded = False
+            self.breaker.record(ok=True)
 
 
 def _release(rt: Runtime, message_ids: list[int]) -> None:
@@ -170,6 +193,12 @@ def _within_budget(rt: Runtime, message: Message) -> bool:
     return False
 
 
+_RECORDED = ("state", "provider", "channel", "provider_message_id", "status_code", "failure_reason")
+_RECORD = update(Message).where(Message.id == bindparam("m_id")).values(
+    updated_at=bindparam("m_updated"), **{column: bindparam(f"m_{column}") for column in _RECORDED})
+_AUDIT = insert(AuditEvent)
+
+
 def _deliver(rt: Runtime, breaker: Breaker, message: Message, to: str, body: str) -> str:
     """Send a claimed message and record the outcome; raise TransientSendError to be retried."""
     message_id = message.id
@@ -190,13 +219,14 @@ def _deliver(rt: Runtime, breaker: Breaker, message: Message, to: str, body: str
                   status_code=result.status_code, failure_reason=reason)
     try:
         with rt.db.session() as session:
-            session.execute(update(Message).where(Message.id == message_id).values(**values),
-                            execution_options=UNSYNCED)
+            conn = session.connection()  # Core statements: nothing here is loaded or kept
+            conn.execute(_RECORD, {"m_id": message_id, "m_updated": utcnow(),
+                                   **{f"m_{column}": values[column] for column in _RECORDED}})
             if not result.retryable:
-                outbox.mark_done(session, JobName.SEND_SMS, message_id)
-                session.add(AuditEvent(actor="sender", action=f"{message.purpose}_{state}",
-                                       report_id=message.report_id,
-                                       detail=f"message {message_id}: {result.reason or result.status_code}"))
+                outbox.mark_done(conn, JobName.SEND_SMS, message_id)
+                conn.execute(_AUDIT, {"actor": "sender", "action": f"{message.purpose}_{state}",
+                                      "report_id": message.report_id, "at": utcnow(),
+                                      "detail": f"message {message_id}: {result.reason or result.status_code}"})
     except SQLAlchemyError:  # sent, but not recorded: the reconciler records it, not sends it again
         outbox.keep_unrecorded(rt, message_id, values)
         raise

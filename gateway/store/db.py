@@ -35,6 +35,14 @@ UNSYNCED = {"synchronize_session": False}
 # fails like any other database error (the report filing tries once more on a new connection).
 IDLE_PING_SECONDS = 5.0
 
+# session.info key: callables that write what a unit of work kept back, run just before it commits
+BEFORE_COMMIT = "before_commit"
+
+
+def _before_commit(session: Session) -> None:
+    for write in session.info.pop(BEFORE_COMMIT, ()):
+        write()
+
 
 def _sqlite_setup(write_poll_seconds: float):
     def on_connect(dbapi_connection, _record):
@@ -136,6 +144,7 @@ class Database:
         else:  # a server connection can go stale (PostgreSQL restarted); a file cannot
             _ping_when_idle(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.sessions, "before_commit", _before_commit)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
