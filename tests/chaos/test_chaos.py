@@ -694,11 +694,18 @@ def test_worker_host_killed(stack):
             stack.fake.fail_next(2, 503)
             until = time.monotonic() + 0.5
             while time.monotonic() < until:
-                if jobs := _started(stack, victim):
-                    os.killpg(hosts[victim].pid, signal.SIGKILL)
-                    held.update(victim=victim, jobs=jobs, at=time.monotonic())
-                    struck.set()
-                    return
+                if _started(stack, victim):
+                    # Frozen first: a job may finish between the look and the kill, and its
+                    # bookkeeping already written to the socket still lands. What is started
+                    # once the host stands still and its writes have landed is what it dies with.
+                    os.killpg(hosts[victim].pid, signal.SIGSTOP)
+                    time.sleep(0.2)
+                    if jobs := _started(stack, victim):
+                        os.killpg(hosts[victim].pid, signal.SIGKILL)
+                        held.update(victim=victim, jobs=jobs, at=time.monotonic())
+                        struck.set()
+                        return
+                    os.killpg(hosts[victim].pid, signal.SIGCONT)
                 time.sleep(0.002)
 
     thread = threading.Thread(target=strike, daemon=True)
