@@ -336,3 +336,23 @@ def test_a_busy_worker_sends_its_own_heartbeat_at_most_once_a_second(runtime, mo
     monkeypatch.setattr(worker_module, "HEARTBEAT_EVERY_SECONDS", 0.0)
     worker.heartbeat()
     assert expires() - before == 4
+
+
+def test_the_worker_overrides_are_written_for_the_installed_rq():
+    """GatewayWorker replaces some of RQ's bookkeeping methods; they mirror one RQ version. A new
+    RQ must be read against them first: this fails until the version and the methods agree."""
+    import inspect
+
+    import rq
+    from rq import SimpleWorker
+
+    from workers.worker import GatewayWorker
+
+    assert rq.__version__ == GatewayWorker.RQ_VERSION
+    requirement = next(line for line in (Path(__file__).parent.parent / "requirements.txt").read_text().splitlines()
+                       if line.startswith("rq=="))
+    assert requirement == f"rq=={GatewayWorker.RQ_VERSION}"
+    for name in GatewayWorker.OVERRIDDEN:
+        ours, theirs = getattr(GatewayWorker, name), getattr(SimpleWorker, name)
+        shape = lambda f: [(p.name, p.default) for p in inspect.signature(f).parameters.values()]  # noqa: E731
+        assert ours is not theirs and shape(ours) == shape(theirs), name
