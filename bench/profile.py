@@ -16,7 +16,8 @@
 own work shows): the time per hop, per hop without the report, per final hop, then
 pyinstrument's tree. `worker` files reports with the web's own ReportDesk (`sms` posts SMS to
 the webhook), then works the queue with the real worker in burst mode against the fake Africa's
-Talking: CPU, Redis commands and SQL statements (and commits) per unit of work, and where the
+Talking: CPU, Redis commands and SQL statements (and commits) per unit of work, the CPU of a
+no-op job on RQ's stock SimpleWorker beside it (RQ's own floor on that machine), and where the
 CPU goes by library (cProfile's own time). The app's log lines go to a file, as under a server.
 This is how the request path's hot spots were found (BENCHMARKS.md)."""
 from __future__ import annotations
@@ -274,10 +275,13 @@ def _work(stack: Stack, feed, count: int, unit: str, out) -> None:
     for listener in listeners:
         event.remove(*listener)
     used = commands() - before
+    floor = _rq_noop_cpu(stack)
     print(f"{count} x {unit}: worker CPU {cpu:.2f} ms per {unit}; SQL statements per {unit} "
           f"{sql['statements'] / count:.1f} in {sql['commits'] / count:.1f} commits; Redis commands per {unit} "
           f"{sum(used.values()) / count:.1f}:", file=out)
     print("  " + ", ".join(f"{name} {n / count:.2f}" for name, n in used.most_common(12)), file=out)
+    print(f"RQ's own floor on this machine, now: a no-op job costs SimpleWorker {floor:.2f} ms of CPU; one "
+          f"{unit} costs {cpu / floor:.1f} of those", file=out)
     held = sorted(lock.held)
     print(f"SQLite's write lock (first INSERT/UPDATE/DELETE to commit) held {sum(held) / count * 1000:.2f} ms per "
           f"{unit} in {len(held) / count:.2f} transactions, p50 {percentile(held, 50) * 1000:.2f} ms, p90 "
@@ -293,6 +297,18 @@ def _work(stack: Stack, feed, count: int, unit: str, out) -> None:
     print("where the CPU goes (cProfile, own time):", file=out)
     for library, seconds in by_library.most_common(12):
         print(f"  {library:<28} {seconds / total:6.1%}", file=out)
+
+
+def _rq_noop_cpu(stack: Stack, jobs: int = 1000) -> float:
+    """CPU per job of RQ's stock SimpleWorker on no-op jobs, on the same Redis and machine: the
+    least any one job costs, whatever it does (bench/jobs.py)."""
+    from rq import Queue, SimpleWorker
+    queue = Queue("bench-noop", connection=stack.redis)
+    for _ in range(jobs):
+        queue.enqueue("bench.jobs.noop")
+    started = time.process_time()
+    SimpleWorker([queue], connection=stack.redis).work(burst=True, with_scheduler=False, logging_level="WARNING")
+    return (time.process_time() - started) / jobs * 1000
 
 
 class _WriteLock:
