@@ -627,6 +627,7 @@ def test_operator_adds_and_deactivates_a_duty_number(app, runtime, staff):
     assert unconfirmed.headers["Location"].endswith(f"/console/responders/{responder.id}/deactivate")
     confirm = client.get(f"/console/responders/{responder.id}/deactivate").get_data(as_text=True)
     assert "Hapus Piket malam dari Polres OKI?" in confirm and "+62 812-****-0000" in confirm
+    assert 'name="confirm" value="yes"' in confirm.split("<form")[-1]
     with runtime.db.session() as session:
         assert session.get(Responder, responder.id).active is True  # nothing changes before the confirmation
     client.post(f"/console/responders/{responder.id}/deactivate", data={"csrf_token": token, "confirm": "yes"})
@@ -757,6 +758,9 @@ def test_operator_schedules_a_broadcast_read_as_wib(app, runtime, staff):
                              body="Waspada  calo PMI ilegal.", send_at="2030-01-01T08:00").get_data(as_text=True)
     assert "Kirim SMS ini ke OKI?" in preview and "Waspada calo PMI ilegal." in preview  # the text as it goes out
     assert "1 Januari 2030 08:00 WIB" in preview and "belum ada yang ikut menerima" in preview
+    form = preview.split("<form")[-1].split("</form>")[0]  # the yes carries what was checked
+    assert all(field in form for field in ('name="region" value="16.02"', 'value="Waspada calo PMI ilegal."',
+                                           'name="send_at" value="2030-01-01T08:00"', 'name="confirm" value="yes"'))
     with runtime.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Outbox)) == 0  # nothing before the yes
     page = community_post(client, "/console/community/broadcasts", region="16.02", body="Waspada calo PMI ilegal.",
