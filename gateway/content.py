@@ -71,24 +71,8 @@ class Content:
                      for c in self.keywords.commands if c not in SMS_HANDLERS]
         if not problems:
             problems += alerts.check(self.engine, [r.short for r in self.directory.regions], REF_SAMPLE["ref"])
-            problems += self._check_alert_categories()
             problems += self._check_sms()
         return problems, rendered
-
-    def _check_alert_categories(self) -> list[str]:
-        """The alert for every category a caller can choose fits one SMS, those of a sub-list too."""
-        longest_region = max((r.short for r in self.directory.regions), key=len)
-        lang = alerts.ALERT_LANG
-        for category in self.engine.values("category", lang):
-            for victim in self.engine.values("victim", lang):
-                for contact in alerts.CONTACT_SAMPLES:
-                    body = alerts.compose(self.engine, ref=REF_SAMPLE["ref"], category=category, victim=victim,
-                                          region_label=longest_region, urgent=True, trusted=True,
-                                          **{"contact_phone": None, **contact})
-                    if septets(body) > SMS_LIMIT:
-                        return [f"id.yaml: alert.body is {septets(body)} characters for {category}/{victim}, "
-                                f"over {SMS_LIMIT}: {body!r}"]
-        return []
 
     def _check_sms(self) -> list[str]:
         """Every SMS reply fits one GSM-7 segment, with the longest values it can carry."""

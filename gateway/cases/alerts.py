@@ -93,18 +93,20 @@ def compose(engine: Engine, *, ref: str, category: str, victim: str, region_labe
     return body
 
 
-def check(engine: Engine, regions: list[str], sample_ref: str) -> list[str]:
-    """The longest alert possible must fit one segment, whichever way it names the reporter."""
-    problems = []
-    for category in engine.options("category", ALERT_LANG).values():
-        for victim in engine.options("victim", ALERT_LANG).values():
-            for region in regions:
-                for contact in CONTACT_SAMPLES:
-                    body = compose(engine, ref=sample_ref, category=category.value, victim=victim.value,
-                                   region_label=region, urgent=True, trusted=True, escalation=("", 0),
+def check(engine: Engine, region_labels: list[str], sample_ref: str) -> list[str]:
+    """The longest alert possible must fit one segment: for every category a caller can choose
+    (a sub-list's too) and every victim, whichever way it names the reporter, with an
+    escalation's words and without. The area is named once, and an escalation that does not fit
+    gives way to its short form, so the area with the longest name is the one that can overflow."""
+    region = max(region_labels, key=septets)
+    for category in engine.values("category", ALERT_LANG):
+        for victim in engine.values("victim", ALERT_LANG):
+            for contact in CONTACT_SAMPLES:
+                for escalation in (("", 0), None):
+                    body = compose(engine, ref=sample_ref, category=category, victim=victim, region_label=region,
+                                   urgent=True, trusted=True, escalation=escalation,
                                    **{"contact_phone": None, **contact})
                     if septets(body) > SMS_LIMIT:
-                        problems.append(f"id.yaml: alert.body is {septets(body)} characters for "
-                                        f"{category.value}/{victim.value}/{region}, over {SMS_LIMIT}: {body!r}")
-                        return problems
-    return problems
+                        return [f"id.yaml: alert.body is {septets(body)} characters for "
+                                f"{category}/{victim}/{region}, over {SMS_LIMIT}: {body!r}"]
+    return []
