@@ -3,7 +3,7 @@ show residents the national form they dial, and mask numbers wherever text may b
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Iterable, Optional
 
 import phonenumbers
 
@@ -48,6 +48,19 @@ def _mask(match: re.Match) -> str:
         return match.group(1)
     plus = "+" if match.group(1).startswith("+") else ""
     return f"{plus}{digits[:2]} {digits[2:5]}-****-{digits[-4:]}"
+
+
+def digit_forms(numbers: Iterable[str]) -> frozenset[str]:
+    """Each number's digits as a text writes it and in international form (0811… and 62811…):
+    what `mask_numbers` is given as `public`."""
+    found = set()
+    for number in numbers:
+        digits = re.sub(r"\D", "", number)
+        if digits:
+            found.add(digits)
+            if digits.startswith("0"):
+                found.add("62" + digits[1:])
+    return frozenset(found)
 
 
 def mask_numbers(text: str, public: frozenset[str] = frozenset()) -> str:

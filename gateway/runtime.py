@@ -17,6 +17,7 @@ from gateway.crypto import Vault, development_key
 from gateway.errors import ConfigError
 from gateway.limits import Limit, Limiter, per_number, send_budget
 from gateway.messaging.chat import Template, load_templates
+from gateway.phones import digit_forms
 from gateway.settings import Settings
 from gateway.store.db import WEB_WRITE_POLL_SECONDS, Database
 
@@ -55,12 +56,15 @@ class Runtime:
 
     @cached_property
     def provider(self) -> Provider:
-        return registry.sender(self.settings)
+        return registry.sender(self.settings, self._public_numbers())
 
     @cached_property
     def whatsapp(self):
         """The chat app's sender: texts and approved templates."""
-        return registry.chat_sender(self.settings)
+        return registry.chat_sender(self.settings, self._public_numbers())
+
+    def _public_numbers(self) -> frozenset[str]:
+        return digit_forms(self.content.directory.public_phones()) if self.content else frozenset()
 
     @cached_property
     def templates(self) -> dict[str, Template]:

@@ -36,10 +36,13 @@ def test_the_sink_shows_help_lines_whole_and_masks_everyone_else(tmp_path):
     """The local sink is where a tester reads what residents get: the public numbers of config/
     as they are sent, a person's number masked even inside a text."""
     from gateway.channels.sink import SinkProvider
+    from gateway.content import load_content
+    from gateway.phones import digit_forms
     from gateway.settings import ROOT
 
     shown = io.StringIO()
-    SinkProvider(tmp_path / "sink.log", stream=shown, config_dir=ROOT / "config").send(
+    public = digit_forms(load_content(ROOT / "config").directory.public_phones())
+    SinkProvider(tmp_path / "sink.log", stream=shown, public=public).send(
         "+6281234565678", "WA SAPA 08111-129-129, TKI 0800-1000. Pelapor: 081234565678, +6281234565678")
     line = json.loads((tmp_path / "sink.log").read_text())
     for text in (shown.getvalue(), line["body"]):

@@ -164,6 +164,10 @@ class Directory:
     numbers: tuple[Number, ...] = ()
     facts: tuple[Fact, ...] = ()
 
+    def public_phones(self) -> list[str]:
+        """Every number residents are told: the help-lines and the agencies' public numbers."""
+        return [n.dial for n in self.numbers] + [a.public_phone for a in self.agencies if a.public_phone]
+
     def number(self, number_id: str) -> Number:
         return next(n for n in self.numbers if n.id == number_id)
 

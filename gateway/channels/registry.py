@@ -12,20 +12,21 @@ from gateway.settings import Settings
 WEBHOOKS = (africastalking.bp, sms8x8.bp, whatsapp.bp)
 WEBHOOK_NAMES = frozenset(bp.name for bp in WEBHOOKS)
 
-SENDERS: dict[str, Callable[[Settings], Provider]] = {
-    "africastalking": africastalking.AfricasTalkingProvider.from_settings,
-    "8x8": sms8x8.Sms8x8Provider.from_settings,
-    "sink": lambda s: SinkProvider(s.var_dir / "sms-sink.log", config_dir=s.config_dir),
+# Each made from the settings and the public numbers (which only the local sink shows whole).
+SENDERS: dict[str, Callable[[Settings, frozenset[str]], Provider]] = {
+    "africastalking": lambda s, _public: africastalking.AfricasTalkingProvider.from_settings(s),
+    "8x8": lambda s, _public: sms8x8.Sms8x8Provider.from_settings(s),
+    "sink": lambda s, public: SinkProvider(s.var_dir / "sms-sink.log", public=public),
 }
 
 
-def sender(settings: Settings) -> Provider:
+def sender(settings: Settings, public: frozenset[str] = frozenset()) -> Provider:
     """The configured sender; the local sink when SMS_CHANNEL names none (development)."""
-    return SENDERS.get(settings.sms_channel, SENDERS["sink"])(settings)
+    return SENDERS.get(settings.sms_channel, SENDERS["sink"])(settings, public)
 
 
-def chat_sender(settings: Settings):
+def chat_sender(settings: Settings, public: frozenset[str] = frozenset()):
     """WhatsApp through the Graph API when configured; else the local sink (development)."""
     if settings.whatsapp_enabled:
         return whatsapp.WhatsAppProvider.from_settings(settings)
-    return SinkProvider(settings.var_dir / "sms-sink.log", channel="whatsapp", config_dir=settings.config_dir)
+    return SinkProvider(settings.var_dir / "sms-sink.log", channel="whatsapp", public=public)

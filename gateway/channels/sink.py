@@ -1,20 +1,17 @@
 """The local SMS sink: with no Africa's Talking key, messages are stored and printed, never
 sent. Each line goes to stdout and to var/sms-sink.log (JSON lines), numbers masked, so the
 person running the service sees alerts arrive and the simulator can follow them; the public
-help-line numbers of config/ stay whole, so a tester reads what residents get. WhatsApp
+help-line numbers stay whole, so a tester reads what residents get. WhatsApp
 without WHATSAPP_PHONE_NUMBER_ID writes to the same file; each line's `channel` (sms,
 whatsapp) says which the message would have gone by."""
 from __future__ import annotations
 
 import json
-import re
 import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
-
-import yaml
 
 from gateway.channels.base import SENT, SendResult
 from gateway.phones import mask_numbers
@@ -24,12 +21,13 @@ class SinkProvider:
     name = "sink"
 
     def __init__(self, path: Optional[Path] = None, stream=None, channel: str = "sms",
-                 config_dir: Optional[Path] = None):
+                 public: frozenset[str] = frozenset()):
         """`stream` None means the sys.stdout of the moment of sending, not of import:
         a default of sys.stdout would keep writing to a stream since replaced or closed.
-        `channel`: what this sink stands in for, written on each line."""
+        `channel`: what this sink stands in for, written on each line. `public`: the digits of
+        the numbers residents are told (phones.digit_forms), shown whole."""
         self.path, self.stream, self.channel = path, stream, channel
-        self.public = public_numbers(config_dir) if config_dir else frozenset()
+        self.public = public
 
     def send(self, to: str, body: str) -> SendResult:
         message_id = f"sink-{uuid.uuid4().hex}"
@@ -47,20 +45,3 @@ class SinkProvider:
         """A chat app's template, shown as its name and parameters."""
         return self.send(to, f"[{name}] {' | '.join(params)}")
 
-
-def public_numbers(config_dir: Path) -> frozenset[str]:
-    """The digits of every help-line (numbers.yaml) and agency's public number (agencies.yaml),
-    as the texts show them and in E.164; a file that cannot be read gives none (all masked)."""
-    found: set[str] = set()
-    try:
-        numbers = yaml.safe_load((config_dir / "numbers.yaml").read_text()).get("numbers") or []
-        agencies = yaml.safe_load((config_dir / "agencies.yaml").read_text()).get("agencies") or []
-    except (OSError, yaml.YAMLError, AttributeError):
-        return frozenset()
-    for raw in [n.get("dial") for n in numbers] + [a.get("public_phone") for a in agencies]:
-        digits = re.sub(r"\D", "", str(raw or ""))
-        if digits:
-            found.add(digits)
-            if digits.startswith("0"):
-                found.add("62" + digits[1:])
-    return frozenset(found)
