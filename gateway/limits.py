@@ -93,22 +93,14 @@ class Limiter:
         except RedisError:
             pass
 
-    def session_start(self, sessions: Limit, reports: Limit, who: str, session: str, ttl: int) -> bool:
+    def session_verdict_and_report(self, sessions: Limit, reports: Limit, who: str, session: str, ttl: int,
+                                   files_report: bool) -> tuple[Optional[bool], Optional[bool]]:
         """Whether the session `session` of `who` may go on. Its first hop counts a new session
         and is refused when that goes over `sessions` or `reports` is already used up; the
         verdict is kept for `ttl` seconds, so every later hop of the session, whatever its text,
-        gets the same answer without counting again. One round trip (the USSD service keeps the
-        verdict it was given, gateway.intake.ussd)."""
-        return self.session_verdict(sessions, reports, who, session, ttl) is not False
-
-    def session_verdict(self, sessions: Limit, reports: Limit, who: str, session: str, ttl: int) -> Optional[bool]:
-        """`session_start`'s verdict as Redis keeps it, or None when Redis could not be asked
-        (let through, and not a verdict anyone may keep)."""
-        return self.session_verdict_and_report(sessions, reports, who, session, ttl, False)[0]
-
-    def session_verdict_and_report(self, sessions: Limit, reports: Limit, who: str, session: str, ttl: int,
-                                   files_report: bool) -> tuple[Optional[bool], Optional[bool]]:
-        """`session_verdict`, and for a hop that `files_report`, in the same round trip, what
+        gets the same answer without counting again (the USSD service keeps the verdict it was
+        given, gateway.intake.ussd). None when Redis could not be asked: let through, and not a
+        verdict anyone may keep. For a hop that `files_report`, in the same round trip, what
         `hit(reports, who)` would have answered when the session may go on (None: not counted)."""
         args = [ttl, sessions.count, sessions.window_seconds, reports.count]
         try:

@@ -102,7 +102,10 @@ def queue_sms(rt: Runtime, batch: outbox.Batch, to: str, body: str, purpose: str
               channel: Optional[str] = None, **links) -> Message:
     """An SMS to anyone (or, with `channel`, a chat app's message): a queued row with its send
     job, in the caller's transaction."""
-    message = _message(rt, to, body, purpose, channel, **links)
+    return _queued(batch, _message(rt, to, body, purpose, channel, **links), not_before)
+
+
+def _queued(batch: outbox.Batch, message: Message, not_before: Optional[datetime] = None) -> Message:
     batch.session.add(message)
     batch.session.flush()
     batch.add("send_sms", message.id, not_before, row=message)
@@ -122,11 +125,7 @@ def _alert(rt: Runtime, report_id: int, responder: Responder, body: str) -> Mess
 
 
 def queue_alert(rt: Runtime, batch: outbox.Batch, report_id: int, responder: Responder, body: str) -> Message:
-    message = _alert(rt, report_id, responder, body)
-    batch.session.add(message)
-    batch.session.flush()
-    batch.add("send_sms", message.id, row=message)
-    return message
+    return _queued(batch, _alert(rt, report_id, responder, body))
 
 
 def alerted(session: Session, report_id: int) -> set[int]:
@@ -196,7 +195,7 @@ def check(rt: Runtime, batch: outbox.Batch, assignment_id: int) -> str:
     return f"escalated to {above.agency_id}"
 
 
-def _agencys_share(assignments: list[Assignment], agency_id: str) -> list[int]:
+def agencys_share(assignments: list[Assignment], agency_id: str) -> list[int]:
     """The agency's assignments and everything escalated from them: its duty, wherever it went."""
     share = [a.id for a in assignments if a.agency_id == agency_id]
     for a in assignments:  # assignments are created parent first, so one pass finds every descendant
@@ -212,7 +211,7 @@ def acknowledge(session: Session, report: Report, agency_id: str, actor: str,
     settled. True for the first acknowledgement of the report."""
     now = datetime.now(timezone.utc)
     assignments = list(session.scalars(select(Assignment).where(Assignment.report_id == report.id)))
-    settled = _agencys_share(assignments, agency_id)
+    settled = agencys_share(assignments, agency_id)
     changed = 0
     if settled:
         session.execute(update(Assignment).where(Assignment.id.in_(settled), Assignment.state.in_(ACKNOWLEDGEABLE))
@@ -242,7 +241,7 @@ def close_for_agency(session: Session, report: Report, agency_id: str, actor: st
     # other still open and both leave the case open (SQLite has one writer anyway).
     session.execute(select(Report.id).where(Report.id == report.id).with_for_update())
     assignments = list(session.scalars(select(Assignment).where(Assignment.report_id == report.id)))
-    share = set(_agencys_share(assignments, agency_id))
+    share = set(agencys_share(assignments, agency_id))
     closing = [a.id for a in assignments if a.id in share and a.state in OPEN_ASSIGNMENTS]
     if not closing:
         return None

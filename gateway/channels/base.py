@@ -150,10 +150,15 @@ def _bad_callback(exc: BadCallback) -> Response:
     return plain_text(str(exc), 400)
 
 
+def not_stored(path: str, exc: SQLAlchemyError) -> None:
+    """The log line of a callback the database could not take, whichever path answered it."""
+    log.error("callback %s not stored: %s", path, type(exc).__name__)
+
+
 def _database_down(exc: SQLAlchemyError) -> Response:
     """The callback was not stored: 503 makes the aggregator retry instead of the message being
     lost; a USSD caller mid-session gets the polite end screen."""
-    log.error("callback %s not stored: %s", request.path, type(exc).__name__)
+    not_stored(request.path, exc)
     if request.endpoint in USSD_ENDPOINTS:
         return ussd_unavailable()
     return plain_text("temporarily unavailable, retry", 503)

@@ -79,14 +79,13 @@ class Aggregator:
     """What Africa's Talking sends on behalf of one phone number."""
 
     times_out = True  # a handset closes a screen left unanswered
+    help = HELP
 
     def __init__(self, post: Post, phone: str = PHONE, service_code: str = SERVICE_CODE,
                  first_session: Optional[str] = None):
         self.post, self.phone, self.service_code = post, phone, service_code
         self.session_id, self.inputs = None, []
         self.first_session = first_session  # a fixed id makes replaying a report file nothing new
-
-    help = HELP
 
     def banner(self) -> str:
         return f"Phone {self.phone}, service code {self.service_code}. {self.help}"

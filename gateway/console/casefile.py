@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.cases import dispatch
-from gateway.cases.dispatch import _agencys_share as agencys_share
 from gateway.channels.base import CHAT_CHANNELS, SMS_CHANNELS
 from gateway.console.accounts import Account
 from gateway.console.labels import Labels
@@ -184,7 +183,7 @@ def _shares(report: Report, assignments: list[Assignment], events: list[AuditEve
     passed_on: dict[str, datetime] = {}
     for event in events:
         if event.action == "closed_for_agency" and event.detail:
-            for share in agencys_share(assignments, event.detail):
+            for share in dispatch.agencys_share(assignments, event.detail):
                 closed_at.setdefault(share, utc(event.at))
         elif event.action in ("escalated", "unanswered") and event.detail:
             below = event.detail.replace(" -> ", ":").split(":", 1)[0].strip()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Callable, Optional
 
 from flask_babel import gettext as _
@@ -35,7 +36,13 @@ _ALERT_NEXT = re.compile(r"^(?P<agency>[a-z0-9_]+): responder (?P<responder>\d+)
 
 # Who an SMS of a case went to: a case's SMS are not all to its reporter. A `reply` answers
 # whoever texted, and a duty responder's TERIMA or SELESAI gets one too (gateway/intake/sms_desk.py).
-REPORTER, RESPONDER, UNKNOWN = "reporter", "responder", "unknown"
+class Recipient(StrEnum):
+    REPORTER = "reporter"
+    RESPONDER = "responder"
+    UNKNOWN = "unknown"  # the reporter's number purged, say
+
+
+REPORTER, RESPONDER, UNKNOWN = Recipient.REPORTER, Recipient.RESPONDER, Recipient.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ class Sent:
     purpose: str
     responder: Optional[str]   # the duty number's name, for an alert or a reply to a duty number
     agency_id: Optional[str]
-    to: str = UNKNOWN          # REPORTER, RESPONDER or UNKNOWN (the reporter's number purged, say)
+    to: Recipient = UNKNOWN
 
 
 class Sentences:

@@ -266,7 +266,7 @@ def _confirm_close(rt, ref: str):
                                            .order_by(Assignment.id)))
         open_states = {str(s) for s in OPEN_ASSIGNMENTS}
         if g.staff.role == "agency_staff":
-            share = set(dispatch._agencys_share(assignments, g.staff.agency_id))
+            share = set(dispatch.agencys_share(assignments, g.staff.agency_id))
             if not any(a.id in share and a.state in open_states for a in assignments):
                 flash(_("Your agency has already closed its part of this case."), "error")
                 return redirect(url_for("console.case", ref=ref))
@@ -399,9 +399,8 @@ def responders():
         if show == "none" and active:
             continue
         shown = rows if show == "all" else [(d, m) for d, m in rows if d.active]
-        chain = rt.content.directory.chain(agency.id)
         groups.append({"agency": agency, "rows": shown, "active": active,
-                       "above": chain[1].short if len(chain) > 1 else None})
+                       "above": _above(rt.content.directory, agency.id)})
     return render_template("console/responders.html", groups=groups, agency_groups=_agency_groups(),
                            chosen=chosen, show=show)
 
@@ -428,13 +427,19 @@ def responder_deactivate_confirm(responder_id: int):
     """Removing a duty number can leave an agency with nobody to alert: the page says where
     its alerts go then, before anything changes."""
     rt = _runtime()
-    duty = next((d for d in roster.listing(rt) if d.id == responder_id), None)
+    active = roster.listing(rt)
+    duty = next((d for d in active if d.id == responder_id), None)
     if duty is None:
         abort(404)
-    others = sum(1 for d in roster.listing(rt, duty.agency_id) if d.id != responder_id)
-    chain = rt.content.directory.chain(duty.agency_id)
+    others = sum(1 for d in active if d.agency_id == duty.agency_id and d.id != responder_id)
     return render_template("console/remove_duty.html", duty=duty, masked=mask_numbers(duty.phone), others=others,
-                           above=chain[1].short if len(chain) > 1 else None)
+                           above=_above(rt.content.directory, duty.agency_id))
+
+
+def _above(directory, agency_id: str):
+    """The short name of the agency an agency's alerts go to when it has no duty number; None at the top."""
+    chain = directory.chain(agency_id)
+    return chain[1].short if len(chain) > 1 else None
 
 
 @bp.post("/responders/<int:responder_id>/deactivate")

@@ -117,9 +117,7 @@ class Batch:
         held = _held(self.runtime, not_before)
         if not self.owed:
             self.session.info.setdefault(BEFORE_COMMIT, []).append(self._write)
-        now = datetime.now(timezone.utc)
-        self.owed.append(dict(job=job, target_id=target_id, not_before=not_before, created_at=now,
-                              enqueued_at=None if held else now, attempts=0 if held else 1))
+        self.owed.append({"job": job, "target_id": target_id, **row_values(not_before, held)})
         if not held:
             self.jobs.append((job, target_id, not_before))
         if row is not None:

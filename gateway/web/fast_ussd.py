@@ -81,7 +81,7 @@ class UssdFastPath:
             try:
                 body = africastalking.render(self.gateway.ussd.answer(hop))
             except SQLAlchemyError as exc:  # as the webhook's handler for a database that is away
-                base.log.error("callback %s not stored: %s", PATH, type(exc).__name__)
+                base.not_stored(PATH, exc)
                 body = self.unavailable
             except Exception:  # as the app's error handler: logged, and the caller gets a polite end
                 log.exception("unhandled error on %s", PATH)
